@@ -1,0 +1,252 @@
+"""RaceCarEnv: drive a pybullet racecar from the start pose to the goal of a walled track.
+
+Observation (gymnasium-robotics goal convention, fields in `racecar_env.spec`):
+    observation    float32 (OBS_DIM,)  car state + lidar fan, see spec.describe()
+    achieved_goal  float32 (2,)        car centre x, y (m)
+    desired_goal   float32 (2,)        goal centre x, y (m)
+Action: float32 (2,) = (steer, throttle) in [-1, 1]; steer +1 = full left, throttle < 0 reverses.
+Reward per step (RewardConfig): progress_weight * metres gained along the centre-line (if dense) - step_cost;
+    + goal_bonus and terminated on reaching the goal; - crash_penalty and terminated on wall contact or a flip.
+    Running out of time is `truncated`, never `terminated`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from . import spec
+from .physics import FLIP_LIMIT, CarSim
+from .render import Hud, TopDown, chase_camera
+from .track import Centerline, Goal, Track, load_track
+
+DEFAULT_MAX_STEPS = 1200  # 60 s at 20 Hz: room for a slow, careful human
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    dense: bool = True             # progress reward along the centre-line; False = sparse (bonus/penalty/step cost)
+    progress_weight: float = 1.0   # reward per metre of centre-line progress
+    step_cost: float = 0.01        # paid every step: finishing sooner is better
+    goal_bonus: float = 10.0
+    crash_penalty: float = 10.0
+
+
+class RaceCarEnv(gym.Env):
+    metadata = {"render_modes": ["rgb_array", "human"], "render_fps": int(round(1 / spec.CONTROL_DT))}
+
+    def __init__(self, track: "str | Track" = "s_curve", render_mode: str | None = None, *,
+                 reward: RewardConfig | None = None, dense_reward: bool | None = None,
+                 start_jitter: tuple[float, float] = (0.1, 0.1), goal_mode: str = "fixed",
+                 max_episode_steps: int = DEFAULT_MAX_STEPS, view: str = "topdown", trail_length: int = 400):
+        """
+        track: shipped track name (see racecar_env.shipped_tracks()) or path to a track JSON file.
+        render_mode: None, "rgb_array" (returns frames) or "human" (pygame window).
+        reward / dense_reward: reward settings; dense_reward=False switches off the progress term.
+        start_jitter: (metres, radians) uniform jitter of the start pose at reset; (0, 0) for an exact start.
+        goal_mode: "fixed" (the track's goal) or "sampled" (a goal drawn along the centre-line at each reset).
+        view: "topdown", "chase" (pybullet camera behind the car) or "both" (stacked) for rgb_array frames.
+        """
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
+        if goal_mode not in ("fixed", "sampled"):
+            raise ValueError(f"goal_mode must be 'fixed' or 'sampled', got {goal_mode!r}")
+        if view not in ("topdown", "chase", "both"):
+            raise ValueError(f"view must be 'topdown', 'chase' or 'both', got {view!r}")
+        self.track = load_track(track)
+        self.reward_config = reward or RewardConfig()
+        if dense_reward is not None:
+            self.reward_config = replace(self.reward_config, dense=dense_reward)
+        self.start_jitter = (float(start_jitter[0]), float(start_jitter[1]))
+        self.goal_mode = goal_mode
+        self.max_episode_steps = int(max_episode_steps)
+        self.render_mode = render_mode
+        self.view = view
+        self.trail_length = trail_length
+        self.centerline = Centerline(self.track.centerline)
+        self.sim = CarSim(self.track)
+
+        xmin, ymin, xmax, ymax = self.track.bounds
+        lo, hi = np.array([xmin, ymin], np.float32), np.array([xmax, ymax], np.float32)
+        obs_low, obs_high = spec.OBS_LOW.copy(), spec.OBS_HIGH.copy()
+        obs_low[:2], obs_high[:2] = lo, hi  # the car stays inside the walls (a test fuzzes this)
+        self.observation_space = spaces.Dict({
+            "observation": spaces.Box(obs_low, obs_high, dtype=np.float32),
+            "achieved_goal": spaces.Box(lo, hi, dtype=np.float32),
+            "desired_goal": spaces.Box(lo, hi, dtype=np.float32),
+        })
+        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
+
+        self.goal = self.track.goal
+        self._goal_s = self.centerline.project(self.goal.x, self.goal.y)
+        self._steps = 0
+        self._done = True
+        self._topdown: TopDown | None = None
+        self._window = None
+        self._trail: list[tuple[float, float]] = []
+        self._episode_return = 0.0
+
+    # --- gymnasium API --------------------------------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        """options: {"start": {"x", "y", "yaw"}} for an explicit start pose (no jitter),
+        {"start_jitter": (m, rad)} to override the jitter for this reset, {"goal": {"x", "y"[, "radius"]}} for an
+        explicit goal."""
+        super().reset(seed=seed)
+        options = options or {}
+        self.goal = self._choose_goal(options)
+        self._goal_s = max(self.centerline.project(self.goal.x, self.goal.y), 1e-6)
+        x, y, yaw = self._choose_start(options)
+        self.sim.place(x, y, yaw)
+        self._steps = 0
+        self._done = False
+        self._episode_return = 0.0
+        state = self.sim.car_state()
+        self._s = self.centerline.project(state[0], state[1])
+        self._trail = [(state[0], state[1])]
+        obs, info = self._observe(state), self._info(state, False, False)
+        if self.render_mode == "human":
+            self.render()
+        return obs, info
+
+    def step(self, action):
+        if self._done:
+            raise RuntimeError("step() called on a finished episode: call reset() first")
+        steer, throttle = self._check_action(action)
+        collided = self.sim.step(steer, throttle)
+        self._steps += 1
+        state = self.sim.car_state()
+        x, y = state[0], state[1]
+        crashed = collided or abs(state[7]) > FLIP_LIMIT or abs(state[8]) > FLIP_LIMIT
+        dist = math.hypot(x - self.goal.x, y - self.goal.y)
+        success = (not crashed) and dist < self.goal.radius
+
+        cfg = self.reward_config
+        s = self.centerline.project(x, y)
+        reward = -cfg.step_cost
+        if cfg.dense:
+            reward += cfg.progress_weight * (s - self._s)
+        self._s = s
+        if success:
+            reward += cfg.goal_bonus
+        if crashed:
+            reward -= cfg.crash_penalty
+        terminated = success or crashed
+        truncated = (not terminated) and self._steps >= self.max_episode_steps
+        self._done = terminated or truncated
+        self._episode_return += reward
+        self._trail.append((x, y))
+        if len(self._trail) > self.trail_length:
+            del self._trail[0]
+        obs, info = self._observe(state), self._info(state, success, crashed)
+        if self.render_mode == "human":
+            self.render()
+        return obs, float(reward), terminated, truncated, info
+
+    def render(self):
+        if self.render_mode is None:
+            gym.logger.warn("render() called without a render_mode; pass render_mode='rgb_array' or 'human'")
+            return None
+        frame = self.render_frame(self.view if self.render_mode == "rgb_array" else "topdown")
+        if self.render_mode == "human":
+            self._show(frame)
+            return None
+        return frame
+
+    def close(self):
+        if self._window is not None:
+            import pygame
+            pygame.display.quit()
+            self._window = None
+        self.sim.close()
+
+    # --- helpers --------------------------------------------------------------------------------------------------
+    @property
+    def elapsed_steps(self) -> int:
+        return self._steps
+
+    def _check_action(self, action) -> tuple[float, float]:
+        try:
+            a = np.asarray(action, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"action must be 2 numbers (steer, throttle), got {action!r}") from None
+        if a.shape != (2,):
+            raise ValueError(f"action must have shape (2,) = (steer, throttle), got shape {a.shape}")
+        if not np.isfinite(a).all():
+            raise ValueError(f"action must be finite, got {a.tolist()}")
+        a = np.clip(a, -1.0, 1.0)  # the documented Box; out-of-range values saturate like a real actuator
+        return float(a[0]), float(a[1])
+
+    def _choose_goal(self, options: dict) -> Goal:
+        if "goal" in options:
+            g = options["goal"]
+            return Goal(float(g["x"]), float(g["y"]), float(g.get("radius", self.track.goal.radius)))
+        if self.goal_mode == "sampled":
+            s = self.np_random.uniform(0.3, 1.0) * self.centerline.length
+            gx, gy, _ = self.centerline.point_at(s)
+            return Goal(gx, gy, self.track.goal.radius)
+        return self.track.goal
+
+    def _choose_start(self, options: dict) -> tuple[float, float, float]:
+        if "start" in options:
+            st = options["start"]
+            x, y, yaw = float(st["x"]), float(st["y"]), float(st.get("yaw", self.track.start.yaw))
+            self.sim.place(x, y, yaw)
+            if self.sim.touches_wall(0.02):
+                raise ValueError(f"reset option start=({x:.2f}, {y:.2f}, {yaw:.2f}) puts the car in a wall")
+            return x, y, yaw
+        dpos, dyaw = options.get("start_jitter", self.start_jitter)
+        s = self.track.start
+        for _ in range(100):  # never spawn touching a wall: redraw the jitter
+            x = s.x + self.np_random.uniform(-dpos, dpos)
+            y = s.y + self.np_random.uniform(-dpos, dpos)
+            yaw = s.yaw + self.np_random.uniform(-dyaw, dyaw)
+            self.sim.place(x, y, yaw)
+            if not self.sim.touches_wall(0.05):
+                return x, y, yaw
+        raise ValueError(f"track {self.track.name}: no start pose within jitter {dpos} m clears the walls")
+
+    def _observe(self, state) -> dict:
+        x, y, yaw, vf, vl, wz, steer, _, _ = state
+        obs = np.empty(spec.OBS_DIM, dtype=np.float32)
+        obs[:8] = (x, y, math.sin(yaw), math.cos(yaw), vf, vl, wz, steer)
+        obs[spec.LIDAR_SLICE] = self.sim.lidar(x, y, yaw)
+        return {"observation": obs, "achieved_goal": np.array([x, y], np.float32),
+                "desired_goal": np.array([self.goal.x, self.goal.y], np.float32)}
+
+    def _info(self, state, success: bool, collision: bool) -> dict:
+        x, y = state[0], state[1]
+        progress = 1.0 if success else min(max(self._s / self._goal_s, 0.0), 1.0)
+        return {"is_success": bool(success), "collision": bool(collision), "progress": float(progress),
+                "distance_to_goal": float(math.hypot(x - self.goal.x, y - self.goal.y))}
+
+    def render_frame(self, view: str = "topdown", hud: Hud | None = None) -> np.ndarray:
+        """A frame of the current state. The env's own HUD shows time, speed and progress unless `hud` is given."""
+        x, y, yaw, vf, _, _, steer, _, _ = self.sim.car_state()
+        frames = []
+        if view in ("topdown", "both"):
+            if self._topdown is None:
+                self._topdown = TopDown(self.track)
+            if hud is None:
+                progress = min(max(self._s / self._goal_s, 0.0), 1.0)
+                hud = Hud(lines=[f"t {self._steps * spec.CONTROL_DT:5.2f} s   v {vf:4.2f} m/s   "
+                                 f"progress {progress:4.0%}   return {self._episode_return:6.2f}"])
+            frames.append(self._topdown.draw(x, y, yaw, steer_angle=steer, goal=self.goal,
+                                             trail=np.asarray(self._trail), hud=hud))
+        if view in ("chase", "both"):
+            width = frames[0].shape[1] if frames else 320
+            height = (width * 3 // 4) // 2 * 2
+            frames.append(chase_camera(self.sim.p, x, y, yaw, width=width, height=height))
+        return frames[0] if len(frames) == 1 else np.concatenate(frames, axis=0)
+
+    def _show(self, frame: np.ndarray) -> None:
+        import pygame
+        if self._window is None:
+            pygame.display.init()
+            self._window = pygame.display.set_mode((frame.shape[1], frame.shape[0]))
+            pygame.display.set_caption(f"RaceCar - {self.track.name}")
+        pygame.event.pump()
+        self._window.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
+        pygame.display.flip()

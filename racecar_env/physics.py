@@ -1,0 +1,137 @@
+"""The pybullet world of one env: ground, static walls, the racecar. Owns its own physics client.
+
+Measured facts this relies on (DESIGN.md): 1/240 s physics with 12 substeps per action (20 Hz control); walls static
+(mass 0) so they never drift; contacts checked after every substep so a fast car cannot pass through a corner
+between checks. Only the rear wheels are driven, as pybullet's own racecar example does: driving the steered front
+wheels too makes the car scrub and understeer.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pybullet as pb
+import pybullet_data
+from pybullet_utils.bullet_client import BulletClient
+
+from . import spec
+from .track import Track
+
+# Joint indices of racecar/racecar.urdf, checked against getJointInfo at load time.
+_JOINTS = {"left_rear_wheel_joint": 2, "right_rear_wheel_joint": 3, "left_steering_hinge_joint": 4,
+           "left_front_wheel_joint": 5, "right_steering_hinge_joint": 6, "right_front_wheel_joint": 7}
+DRIVE_WHEELS = (2, 3)
+FREE_WHEELS = (5, 7)
+STEER_HINGES = (4, 6)
+WHEEL_FORCE = 20.0           # N*m motor limit of each driven wheel
+STEER_FORCE = 50.0           # hinge position-control force limit
+CENTER_OFFSET = 0.16         # m from the URDF base (rear axle) forward to the car centre (mid-wheelbase)
+CAR_LENGTH, CAR_WIDTH = 0.52, 0.30   # m, footprint used for drawing
+RAY_HEIGHT = 0.2             # m above ground: above the wheels, below the chassis sensors, below the 0.5 m walls
+FLIP_LIMIT = 0.7             # rad of roll or pitch counted as a crash
+
+
+class CarSim:
+    """Physics of one car on one track. All pybullet calls of the project go through instances of this class."""
+
+    def __init__(self, track: Track):
+        self.track = track
+        self.p = BulletClient(connection_mode=pb.DIRECT)
+        p = self.p
+        p.setAdditionalSearchPath(pybullet_data.getDataPath())
+        p.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
+        p.setGravity(0, 0, -9.81)
+        p.setTimeStep(spec.PHYSICS_DT)
+        self.ground = p.loadURDF("plane.urdf")
+        self.walls = self._build_walls(track)
+        self.car = p.loadURDF("racecar/racecar.urdf", [0, 0, 0.05])
+        for name, idx in _JOINTS.items():
+            actual = p.getJointInfo(self.car, idx)[1].decode()
+            if actual != name:
+                raise RuntimeError(f"racecar.urdf joint {idx} is '{actual}', expected '{name}'")
+        for j in range(p.getNumJoints(self.car)):  # release the default velocity motors
+            p.setJointMotorControl2(self.car, j, pb.VELOCITY_CONTROL, targetVelocity=0, force=0)
+        for j in STEER_HINGES:  # hold the hinges straight while settling (free hinges flop to ~0.16 rad)
+            p.setJointMotorControl2(self.car, j, pb.POSITION_CONTROL, targetPosition=0, force=STEER_FORCE)
+        for _ in range(240):  # settle on the ground once; every reset restores this settled state
+            p.stepSimulation()
+        self._rest_z = p.getBasePositionAndOrientation(self.car)[0][2]
+        self._saved = p.saveState()
+        self._ray_angles = spec.LIDAR_ANGLES
+        self._ray_from = np.zeros((spec.LIDAR_RAYS, 3))
+        self._ray_to = np.zeros((spec.LIDAR_RAYS, 3))
+        self._ray_from[:, 2] = RAY_HEIGHT
+        self._ray_to[:, 2] = RAY_HEIGHT
+
+    def _build_walls(self, track: Track) -> int:
+        p, t, h = self.p, track.wall_thickness, track.wall_height
+        half, pos, orn = [], [], []
+        for x1, y1, x2, y2 in track.walls:
+            length = math.hypot(x2 - x1, y2 - y1)
+            # extend each box by half the thickness at both ends so corners close without gaps
+            half.append([length / 2 + t / 2, t / 2, h / 2])
+            pos.append([(x1 + x2) / 2, (y1 + y2) / 2, h / 2])
+            orn.append(p.getQuaternionFromEuler([0, 0, math.atan2(y2 - y1, x2 - x1)]))
+        n = len(half)
+        col = p.createCollisionShapeArray([pb.GEOM_BOX] * n, halfExtents=half, collisionFramePositions=pos,
+                                          collisionFrameOrientations=orn)
+        vis = p.createVisualShapeArray([pb.GEOM_BOX] * n, halfExtents=half, visualFramePositions=pos,
+                                       visualFrameOrientations=orn, rgbaColors=[[0.75, 0.75, 0.78, 1]] * n)
+        return p.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis)
+
+    # --- state ----------------------------------------------------------------------------------------------------
+    def place(self, x: float, y: float, yaw: float) -> None:
+        """Put the car at rest with its centre at (x, y), heading yaw. Restores the settled snapshot first so no
+        contact cache or motor state of an earlier episode leaks into this one (bitwise determinism)."""
+        p = self.p
+        p.restoreState(self._saved)
+        bx, by = x - CENTER_OFFSET * math.cos(yaw), y - CENTER_OFFSET * math.sin(yaw)
+        p.resetBasePositionAndOrientation(self.car, [bx, by, self._rest_z], p.getQuaternionFromEuler([0, 0, yaw]))
+        p.resetBaseVelocity(self.car, [0, 0, 0], [0, 0, 0])
+
+    def touches_wall(self, margin: float = 0.0) -> bool:
+        return len(self.p.getClosestPoints(self.car, self.walls, margin)) > 0
+
+    def step(self, steer: float, throttle: float) -> bool:
+        """Apply one action for SUBSTEPS physics steps. Returns True (and stops early) on wall contact."""
+        p, car = self.p, self.car
+        angle = steer * spec.MAX_STEER_RAD
+        speed = throttle * spec.MAX_WHEEL_SPEED
+        for j in STEER_HINGES:
+            p.setJointMotorControl2(car, j, pb.POSITION_CONTROL, targetPosition=angle, force=STEER_FORCE)
+        for j in DRIVE_WHEELS:
+            p.setJointMotorControl2(car, j, pb.VELOCITY_CONTROL, targetVelocity=speed, force=WHEEL_FORCE)
+        walls = self.walls
+        for _ in range(spec.SUBSTEPS):
+            p.stepSimulation()
+            if p.getContactPoints(car, walls):
+                return True
+        return False
+
+    def car_state(self) -> tuple[float, ...]:
+        """(x, y, yaw, v_forward, v_left, yaw_rate, steer_angle, roll, pitch) of the car centre."""
+        p, car = self.p, self.car
+        (bx, by, _), q = p.getBasePositionAndOrientation(car)
+        roll, pitch, yaw = p.getEulerFromQuaternion(q)
+        (vx, vy, _), (_, _, wz) = p.getBaseVelocity(car)
+        c, s = math.cos(yaw), math.sin(yaw)
+        x, y = bx + CENTER_OFFSET * c, by + CENTER_OFFSET * s
+        # velocity of the centre = base velocity + w x r
+        vx, vy = vx - wz * CENTER_OFFSET * s, vy + wz * CENTER_OFFSET * c
+        steer = 0.5 * (p.getJointState(car, STEER_HINGES[0])[0] + p.getJointState(car, STEER_HINGES[1])[0])
+        return x, y, yaw, vx * c + vy * s, -vx * s + vy * c, wz, steer, roll, pitch
+
+    def lidar(self, x: float, y: float, yaw: float) -> np.ndarray:
+        """Distances (m) from the car centre to the nearest wall along each lidar ray, capped at LIDAR_RANGE."""
+        ang = self._ray_angles + yaw
+        self._ray_from[:, 0] = x
+        self._ray_from[:, 1] = y
+        self._ray_to[:, 0] = x + spec.LIDAR_RANGE * np.cos(ang)
+        self._ray_to[:, 1] = y + spec.LIDAR_RANGE * np.sin(ang)
+        hits = self.p.rayTestBatch(self._ray_from, self._ray_to)
+        return np.fromiter((h[2] for h in hits), dtype=np.float64, count=spec.LIDAR_RAYS) * spec.LIDAR_RANGE
+
+    def close(self) -> None:
+        if self.p is not None:
+            self.p.disconnect()
+            self.p = None

@@ -1,0 +1,169 @@
+"""Drawing the track and car from a pose: the cheap top-down view (Pillow, ~0.2 ms) and the pybullet chase camera.
+
+The top-down renderer only needs poses, not physics, so the viewer uses the same code to play back recorded
+observations exactly. HUD text and bars are passed in by the caller (env, recorder, viewer) so all draw alike.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .physics import CAR_LENGTH, CAR_WIDTH
+from .track import Centerline, Goal, Track
+
+BACKGROUND = (34, 38, 44)
+WALL = (196, 198, 206)
+CENTERLINE = (70, 78, 90)
+GOAL_FILL = (40, 150, 80)
+GOAL_RING = (90, 230, 130)
+CAR = (235, 90, 40)
+CAR_FRONT = (255, 210, 120)
+TRAIL = (80, 170, 255)
+TEXT = (235, 235, 235)
+LIDAR = (120, 120, 60)
+
+
+@dataclass
+class Hud:
+    """What the HUD shows. Lines are free text; bars are (label, value in [-1, 1])."""
+    lines: Sequence[str] = ()
+    bars: Sequence[tuple[str, float]] = ()
+    banner: str | None = None           # big centred text, e.g. "GOAL" / "CRASH"
+    banner_color: tuple[int, int, int] = (90, 230, 130)
+
+
+def _font(size: int) -> ImageFont.ImageFont:
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1
+        return ImageFont.load_default()
+
+
+@dataclass
+class TopDown:
+    """Top-down view of one track. `draw()` returns an (H, W, 3) uint8 frame; width and height are even so the frames
+    encode to yuv420p H.264 directly."""
+    track: Track
+    px_per_m: float = 40.0
+    margin_m: float = 0.4
+    _bg: Image.Image = field(init=False, repr=False)
+
+    def __post_init__(self):
+        xmin, ymin, xmax, ymax = self.track.bounds
+        self.x0, self.y1 = xmin - self.margin_m, ymax + self.margin_m
+        w = int(math.ceil((xmax - xmin + 2 * self.margin_m) * self.px_per_m))
+        h = int(math.ceil((ymax - ymin + 2 * self.margin_m) * self.px_per_m))
+        self.size = (w + w % 2, h + h % 2)
+        self.font, self.small, self.big = _font(15), _font(12), _font(40)
+        self._bg = self._background()
+        self._goal_cache: tuple[tuple[float, float, float], Image.Image] | None = None
+
+    def to_px(self, x, y):
+        """World metres -> pixel coordinates (north up). Works on scalars and arrays."""
+        return (np.asarray(x) - self.x0) * self.px_per_m, (self.y1 - np.asarray(y)) * self.px_per_m
+
+    def _background(self) -> Image.Image:
+        img = Image.new("RGB", self.size, BACKGROUND)
+        d = ImageDraw.Draw(img)
+        cl = self.track.centerline
+        px, py = self.to_px(cl[:, 0], cl[:, 1])
+        d.line(list(zip(px.tolist(), py.tolist())), fill=CENTERLINE, width=2)
+        t = self.track.wall_thickness
+        for x1, y1, x2, y2 in self.track.walls:
+            # the wall box, extended by half the thickness at both ends (as in the physics)
+            ang = math.atan2(y2 - y1, x2 - x1)
+            ux, uy = math.cos(ang) * t / 2, math.sin(ang) * t / 2
+            corners = [(x1 - ux - uy, y1 - uy + ux), (x2 + ux - uy, y2 + uy + ux),
+                       (x2 + ux + uy, y2 + uy - ux), (x1 - ux + uy, y1 - uy - ux)]
+            d.polygon([tuple(map(float, self.to_px(cx, cy))) for cx, cy in corners], fill=WALL)
+        s = self.track.start
+        sx, sy = self.to_px(s.x, s.y)
+        nx, ny = -math.sin(s.yaw) * 0.8, math.cos(s.yaw) * 0.8  # start line across the corridor
+        a, b = self.to_px(s.x - nx, s.y - ny), self.to_px(s.x + nx, s.y + ny)
+        d.line([tuple(map(float, a)), tuple(map(float, b))], fill=(150, 150, 150), width=2)
+        return img
+
+    def _with_goal(self, goal: Goal) -> Image.Image:
+        key = (goal.x, goal.y, goal.radius)
+        if self._goal_cache is None or self._goal_cache[0] != key:
+            img = self._bg.copy()
+            d = ImageDraw.Draw(img, "RGBA")
+            gx, gy = self.to_px(goal.x, goal.y)
+            r = goal.radius * self.px_per_m
+            d.ellipse([gx - r, gy - r, gx + r, gy + r], fill=GOAL_FILL + (90,), outline=GOAL_RING, width=2)
+            d.text((float(gx), float(gy)), "GOAL", fill=GOAL_RING, font=self.small, anchor="mm")
+            self._goal_cache = (key, img)
+        return self._goal_cache[1]
+
+    def draw(self, x: float, y: float, yaw: float, *, steer_angle: float = 0.0, goal: Goal | None = None,
+             trail: np.ndarray | None = None, lidar: np.ndarray | None = None, hud: Hud | None = None,
+             extra_cars: Sequence[tuple[float, float, float, tuple[int, int, int]]] = ()) -> np.ndarray:
+        img = (self._with_goal(goal) if goal is not None else self._bg).copy()
+        d = ImageDraw.Draw(img)
+        if trail is not None and len(trail) > 1:
+            px, py = self.to_px(trail[:, 0], trail[:, 1])
+            d.line(list(zip(px.tolist(), py.tolist())), fill=TRAIL, width=2)
+        if lidar is not None:
+            from .spec import LIDAR_ANGLES
+            cx, cy = self.to_px(x, y)
+            for a, r in zip(LIDAR_ANGLES, lidar):
+                ex, ey = self.to_px(x + r * math.cos(yaw + a), y + r * math.sin(yaw + a))
+                d.line([(float(cx), float(cy)), (float(ex), float(ey))], fill=LIDAR, width=1)
+        for ox, oy, oyaw, color in extra_cars:
+            self._car(d, ox, oy, oyaw, 0.0, color)
+        self._car(d, x, y, yaw, steer_angle, CAR)
+        if hud is not None:
+            self._hud(d, hud)
+        return np.asarray(img)
+
+    def _car(self, d: ImageDraw.ImageDraw, x, y, yaw, steer, color) -> None:
+        c, s = math.cos(yaw), math.sin(yaw)
+        hl, hw = CAR_LENGTH / 2, CAR_WIDTH / 2
+
+        def world(lx, ly):
+            return tuple(map(float, self.to_px(x + lx * c - ly * s, y + lx * s + ly * c)))
+
+        d.polygon([world(hl, hw), world(hl, -hw), world(-hl, -hw), world(-hl, hw)], fill=color, outline=(20, 20, 20))
+        d.polygon([world(hl, hw * 0.8), world(hl, -hw * 0.8), world(hl * 0.55, -hw * 0.8), world(hl * 0.55, hw * 0.8)],
+                  fill=CAR_FRONT)
+        # front wheels turned by the steering angle: shows what the driver is doing
+        for side in (hw, -hw):
+            wx, wy = hl * 0.62, side
+            dx, dy = 0.07 * math.cos(steer), 0.07 * math.sin(steer)
+            d.line([world(wx - dx, wy - dy), world(wx + dx, wy + dy)], fill=(15, 15, 15), width=4)
+
+    def _hud(self, d: ImageDraw.ImageDraw, hud: Hud) -> None:
+        w, h = self.size
+        y = 6
+        for line in hud.lines:
+            d.text((8, y), line, fill=TEXT, font=self.font, stroke_width=2, stroke_fill=(0, 0, 0))
+            y += 18
+        for label, value in hud.bars:
+            value = max(-1.0, min(1.0, float(value)))
+            d.text((8, y), label, fill=TEXT, font=self.small, stroke_width=2, stroke_fill=(0, 0, 0))
+            x0, x1, mid = 70, 170, 120
+            d.rectangle([x0, y + 3, x1, y + 12], outline=TEXT)
+            end = mid + value * (x1 - mid)
+            d.rectangle([min(mid, end), y + 4, max(mid, end), y + 11], fill=(90, 200, 255) if value >= 0 else (255, 140, 90))
+            y += 16
+        if hud.banner:
+            d.text((w / 2, h / 2), hud.banner, fill=hud.banner_color, font=self.big, anchor="mm",
+                   stroke_width=3, stroke_fill=(0, 0, 0))
+
+
+def chase_camera(p, x: float, y: float, yaw: float, width: int = 320, height: int = 240,
+                 distance: float = 1.1, height_m: float = 0.55) -> np.ndarray:
+    """Chase view behind the car from pybullet's tiny renderer (~20 ms at 320x240). Close and low so the car fills
+    a good part of the frame."""
+    import pybullet as pb
+    c, s = math.cos(yaw), math.sin(yaw)
+    eye = [x - distance * c, y - distance * s, height_m]
+    target = [x + 0.8 * c, y + 0.8 * s, 0.1]
+    view = p.computeViewMatrix(eye, target, [0, 0, 1])
+    proj = p.computeProjectionMatrixFOV(fov=70, aspect=width / height, nearVal=0.05, farVal=30)
+    _, _, rgba, _, _ = p.getCameraImage(width, height, view, proj, renderer=pb.ER_TINY_RENDERER)
+    return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3].copy()

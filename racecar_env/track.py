@@ -1,0 +1,156 @@
+"""Tracks are data: JSON files with walls, start pose, goal and a centre-line (format in README / DESIGN.md).
+
+`load_track("s_curve")` reads a shipped track from `assets/tracks/`; any other argument is a path to a JSON file.
+Malformed files raise `TrackError` naming the file and the field, so a user's own track fails with a readable line.
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+TRACKS_DIR = Path(__file__).resolve().parent.parent / "assets" / "tracks"
+
+
+class TrackError(ValueError):
+    """A track name or file that cannot be used; the message names the file and the field."""
+
+
+@dataclass(frozen=True)
+class Pose:
+    x: float
+    y: float
+    yaw: float
+
+
+@dataclass(frozen=True)
+class Goal:
+    x: float
+    y: float
+    radius: float
+
+
+@dataclass(frozen=True)
+class Track:
+    name: str
+    walls: np.ndarray          # (W, 4) x1, y1, x2, y2 in metres
+    wall_thickness: float
+    wall_height: float
+    start: Pose
+    goal: Goal
+    centerline: np.ndarray     # (K, 2) polyline from start to goal
+    source: str                # path the track was read from
+
+    @property
+    def bounds(self) -> tuple[float, float, float, float]:
+        """(xmin, ymin, xmax, ymax) of the walls including their thickness."""
+        pts = self.walls.reshape(-1, 2)
+        h = self.wall_thickness / 2
+        return (pts[:, 0].min() - h, pts[:, 1].min() - h, pts[:, 0].max() + h, pts[:, 1].max() + h)
+
+
+class Centerline:
+    """Projection of points onto the centre-line polyline: arc length s and the point/tangent there."""
+
+    def __init__(self, points: np.ndarray):
+        self.points = np.asarray(points, dtype=np.float64)
+        self.a = self.points[:-1]
+        self.d = np.diff(self.points, axis=0)
+        self.seg_len = np.hypot(self.d[:, 0], self.d[:, 1])
+        self.cum = np.concatenate([[0.0], np.cumsum(self.seg_len)])
+        self.length = float(self.cum[-1])
+        self._len2 = self.seg_len ** 2
+
+    def project(self, x: float, y: float) -> float:
+        """Arc length (m) of the closest centre-line point to (x, y)."""
+        px = x - self.a[:, 0]
+        py = y - self.a[:, 1]
+        t = np.clip((px * self.d[:, 0] + py * self.d[:, 1]) / self._len2, 0.0, 1.0)
+        ex = px - t * self.d[:, 0]
+        ey = py - t * self.d[:, 1]
+        i = int(np.argmin(ex * ex + ey * ey))
+        return float(self.cum[i] + t[i] * self.seg_len[i])
+
+    def point_at(self, s: float) -> tuple[float, float, float]:
+        """(x, y, tangent heading) at arc length s (clipped to the line)."""
+        s = min(max(s, 0.0), self.length)
+        i = int(np.clip(np.searchsorted(self.cum, s, side="right") - 1, 0, len(self.seg_len) - 1))
+        t = (s - self.cum[i]) / self.seg_len[i]
+        x, y = self.a[i] + t * self.d[i]
+        return float(x), float(y), math.atan2(self.d[i, 1], self.d[i, 0])
+
+
+def shipped_tracks() -> list[str]:
+    return sorted(p.stem for p in TRACKS_DIR.glob("*.json"))
+
+
+def _number(src: str, data: dict, key: str, path: str, positive: bool = False) -> float:
+    if key not in data:
+        raise TrackError(f"track {src}: missing field '{path}{key}'")
+    v = data[key]
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise TrackError(f"track {src}: field '{path}{key}' must be a finite number, got {v!r}")
+    if positive and v <= 0:
+        raise TrackError(f"track {src}: field '{path}{key}' must be > 0, got {v!r}")
+    return float(v)
+
+
+def _points(src: str, data: dict, key: str, width: int, min_rows: int) -> np.ndarray:
+    if key not in data:
+        raise TrackError(f"track {src}: missing field '{key}'")
+    try:
+        arr = np.asarray(data[key], dtype=np.float64)
+    except (TypeError, ValueError):
+        raise TrackError(f"track {src}: field '{key}' must be a list of [{width} numbers] rows") from None
+    if arr.ndim != 2 or arr.shape[1] != width or len(arr) < min_rows or not np.isfinite(arr).all():
+        raise TrackError(f"track {src}: field '{key}' must be a list of at least {min_rows} rows of "
+                         f"{width} finite numbers, got shape {arr.shape}")
+    return arr
+
+
+def parse_track(data: dict, source: str = "<dict>") -> Track:
+    """Validate a decoded track JSON object and build a `Track`."""
+    src = source
+    if not isinstance(data, dict):
+        raise TrackError(f"track {src}: top level must be a JSON object")
+    walls = _points(src, data, "walls", 4, 1)
+    centerline = _points(src, data, "centerline", 2, 2)
+    if np.any(np.hypot(*np.diff(centerline, axis=0).T) == 0):
+        raise TrackError(f"track {src}: field 'centerline' has repeated consecutive points")
+    for key in ("start", "goal"):
+        if not isinstance(data.get(key), dict):
+            raise TrackError(f"track {src}: missing field '{key}' (an object)")
+    start = Pose(_number(src, data["start"], "x", "start."), _number(src, data["start"], "y", "start."),
+                 _number(src, data["start"], "yaw", "start."))
+    goal = Goal(_number(src, data["goal"], "x", "goal."), _number(src, data["goal"], "y", "goal."),
+                _number(src, data["goal"], "radius", "goal.", positive=True))
+    return Track(
+        name=str(data.get("name", Path(source).stem)),
+        walls=walls,
+        wall_thickness=_number(src, data, "wall_thickness", "", positive=True) if "wall_thickness" in data else 0.3,
+        wall_height=_number(src, data, "wall_height", "", positive=True) if "wall_height" in data else 0.5,
+        start=start, goal=goal, centerline=centerline, source=source,
+    )
+
+
+def load_track(track: "str | Path | Track" = "s_curve") -> Track:
+    """A shipped track by name (see `shipped_tracks()`), or a path to a track JSON file."""
+    if isinstance(track, Track):
+        return track
+    text = str(track)
+    path = Path(text)
+    if not (path.suffix == ".json" or path.exists()):
+        path = TRACKS_DIR / f"{text}.json"
+        if not path.exists():
+            raise TrackError(f"unknown track '{text}': shipped tracks are {', '.join(shipped_tracks())}, "
+                             f"or pass a path to a track .json file")
+    if not path.exists():
+        raise TrackError(f"track file {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise TrackError(f"track {path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    return parse_track(data, str(path))
