@@ -1,0 +1,60 @@
+"""Roll an agent out in `RaceCarEnv` and keep what the viewer needs as `Trace`s.
+
+Env settings are the env's defaults (start jitter, dense reward, time limit) and episode i uses seed `seed + i`,
+the same as learn's evaluation, so eval_info.json agrees with the learner's numbers for the same policy and seeds.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from racecar_env import RaceCarEnv
+
+from .agents import Agent
+from .trace import Trace
+
+
+def episode_seeds(seed: int, episodes: int) -> list[int]:
+    return [seed + i for i in range(episodes)]
+
+
+def make_env(track) -> RaceCarEnv:
+    """The evaluation env: RaceCarEnv defaults, no rendering (the viewer draws from observations)."""
+    return RaceCarEnv(track=track)
+
+
+def rollout_episode(env: RaceCarEnv, agent: Agent, seed: int | None, *, label: str, episode: int,
+                    options: dict | None = None, meta: dict | None = None) -> Trace:
+    obs, info = env.reset(seed=seed, options=options)
+    if hasattr(agent, "reset"):
+        agent.reset(obs, info)
+    observations, goals, actions, rewards = [obs["observation"]], [obs["desired_goal"]], [], []
+    terminated = truncated = False
+    while not (terminated or truncated):
+        action = np.asarray(agent.act(obs), dtype=np.float32)
+        obs, reward, terminated, truncated, info = env.step(action)
+        observations.append(obs["observation"])
+        goals.append(obs["desired_goal"])
+        actions.append(action)
+        rewards.append(reward)
+    return Trace(label=label, episode=episode, seed=seed, observations=np.asarray(observations, np.float32),
+                 goals=np.asarray(goals, np.float32), actions=np.asarray(actions, np.float32).reshape(-1, 2),
+                 rewards=np.asarray(rewards, np.float64), success=bool(info["is_success"]),
+                 crash=bool(info["collision"]), meta=dict(meta or {}))
+
+
+def rollout(env: RaceCarEnv, agent: Agent, seeds: Iterable[int | None], *, label: str,
+            options: Iterable[dict | None] | None = None, meta: dict | None = None) -> Iterator[Trace]:
+    """Lazily roll out one episode per seed (optionally with per-episode reset options, e.g. a demo's start)."""
+    seeds = list(seeds)
+    opts = list(options) if options is not None else [None] * len(seeds)
+    for i, (seed, opt) in enumerate(zip(seeds, opts)):
+        yield rollout_episode(env, agent, seed, label=label, episode=i, options=opt, meta=meta)
+
+
+def start_options(trace: Trace) -> dict:
+    """Reset options that put a rollout at exactly the start pose and goal of a recorded episode."""
+    x, y, yaw = trace.pose(0)
+    gx, gy = (float(v) for v in trace.goals[0])
+    return {"start": {"x": x, "y": y, "yaw": yaw}, "goal": {"x": gx, "y": gy}}
