@@ -1,0 +1,131 @@
+"""Command line: record demonstrations, look at datasets.
+
+    python -m teleop [record] --driver autopilot --episodes 20 --skill expert --dataset s_expert [--track hairpin]
+    python -m teleop info s_expert
+    python -m teleop list
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from racecar_env.datasets import DatasetError, datasets_root
+
+SUBCOMMANDS = ("record", "info", "list")
+
+
+def _add_record_args(p: argparse.ArgumentParser) -> None:
+    from teleop.record import DRIVERS
+
+    p.add_argument("--driver", choices=DRIVERS, default="keyboard",
+                   help="who drives: keyboard / gamepad open a window; autopilot runs headless (default: keyboard)")
+    p.add_argument("--episodes", type=int, default=10, help="episodes to record (default: 10)")
+    p.add_argument("--skill", choices=("expert", "noisy", "mixed"), default="expert",
+                   help="autopilot skill: expert = clean fast lines, noisy = sloppy with crashes, mixed = each "
+                        "episode expert or noisy (default: expert)")
+    p.add_argument("--dataset", metavar="NAME",
+                   help="dataset name (stored as Minari id racecar/NAME-v0) or a full Minari id; appended to if it "
+                        "exists (default: TRACK_SKILL for the autopilot, TRACK_human otherwise)")
+    p.add_argument("--track", default="s_curve",
+                   help="shipped track name (s_curve, hairpin) or path to a track .json file (default: s_curve)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="base seed; episode i of the dataset uses a seed derived from (seed, i), recorded per "
+                        "episode (default: 0)")
+    p.add_argument("--max-episode-steps", type=int, default=None,
+                   help="time limit per episode in 20 Hz steps (default: the env's, 1200 = 60 s)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m teleop",
+        description="Drive the RaceCar (keyboard, gamepad or autopilot) and record demonstrations into local "
+                    "Minari datasets, or inspect them. `record` is the default subcommand. Datasets live under "
+                    f"$MINARI_DATASETS_PATH if set, else ~/.minari/datasets (now: {datasets_root()}).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  python -m teleop                                   # drive with the keyboard, record s_curve_human\n"
+               "  python -m teleop --driver autopilot --episodes 50 --skill noisy --dataset s_noisy\n"
+               "  python -m teleop info s_noisy                      # what a dataset holds\n"
+               "  python -m teleop list                              # all RaceCar datasets\n"
+               "  minari show racecar/s_noisy-v0                     # Minari's own view")
+    sub = parser.add_subparsers(dest="command", metavar="{record,info,list}")
+    rec = sub.add_parser("record", help="record episodes into a dataset (default)",
+                         description="Record episodes into a dataset (created, or appended to). Every finished "
+                                     "episode is on disk before the next starts; a crash loses at most the "
+                                     "episode in progress.")
+    _add_record_args(rec)
+    info = sub.add_parser("info", help="summary of one dataset",
+                          description="Episodes, steps, success/crash/timeout counts, return and length "
+                                      "statistics, drivers and skills of a dataset.")
+    info.add_argument("name", help="dataset name or full Minari id")
+    sub.add_parser("list", help="all RaceCar datasets under the datasets folder")
+    return parser
+
+
+def _record(args) -> int:
+    from teleop.record import RecordConfig, default_dataset_name, record_autopilot
+
+    if args.dataset is None:
+        args.dataset = default_dataset_name(args.track, args.driver, args.skill)
+    if args.episodes < 1:
+        raise DatasetError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.driver in ("keyboard", "gamepad"):
+        from teleop.window import run_window_session  # pygame window: only imported when a human drives
+        return int(run_window_session(args) or 0)
+    cfg = RecordConfig(dataset=args.dataset, driver=args.driver, episodes=args.episodes, skill=args.skill,
+                       track=args.track, seed=args.seed, max_episode_steps=args.max_episode_steps,
+                       progress=not args.no_progress)
+    res = record_autopilot(cfg)
+    rate = f"{res.successes / res.added:.0%}" if res.added else "-"
+    eps_per_s = res.added / res.seconds if res.seconds > 0 else 0.0
+    if res.interrupted:
+        print("interrupted: the episode in progress was dropped", file=sys.stderr)
+    print(f"recorded {res.added} episodes ({res.successes} successes, {rate}) in {res.seconds:.1f} s "
+          f"({eps_per_s:.2f} episodes/s); dataset {res.dataset_id} now holds {res.total_episodes} episodes "
+          f"at {res.path}")
+    return 130 if res.interrupted else 0
+
+
+def _info(args) -> int:
+    from racecar_env.datasets import format_summary, summarize
+
+    print(format_summary(summarize(args.name)))
+    return 0
+
+
+def _list(args) -> int:
+    from racecar_env.datasets import list_datasets
+
+    rows = list_datasets()
+    root = datasets_root()
+    if not rows:
+        print(f"no RaceCar datasets under {root}")
+        return 0
+    width = max(len(r["id"]) for r in rows)
+    for r in rows:
+        if r.get("error") and r.get("episodes") is None:
+            print(f"{r['id']:<{width}}  ({r['error']})")
+        else:
+            note = f"  ({r['error']})" if r.get("error") else ""
+            print(f"{r['id']:<{width}}  {r['episodes']:>5} episodes  {r['steps']:>7} steps  track {r['track']}{note}")
+    print(f"{len(rows)} datasets under {root}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
+        argv.insert(0, "record")  # `record` is the default subcommand
+    args = build_parser().parse_args(argv)
+    from racecar_env.track import TrackError
+
+    try:
+        return {"record": _record, "info": _info, "list": _list}[args.command](args)
+    except (DatasetError, TrackError) as e:
+        print(f"python -m teleop: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
