@@ -110,7 +110,7 @@ def gather(cfg: ReplayConfig):
     if not cfg.compare:  # dataset playback
         track_name, demos = load_demos(cfg.dataset, cfg.episodes)
         track = resolve_track([(f"dataset {cfg.dataset}", track_name)], cfg.track)
-        return track, [Run(demos[0].label if demos else "demo", f"dataset {cfg.dataset}", demos,
+        return track, [Run(f"dataset {cfg.dataset}", f"dataset {cfg.dataset}", demos,
                            {"track": track.name})], f"dataset-{agents.slug(cfg.dataset)}", "demo"
     specs = [agents.resolve(text, cfg.seed) for text in cfg.compare]
     wanted = [(s.text, s.track) for s in specs]
@@ -119,9 +119,10 @@ def gather(cfg: ReplayConfig):
         track_name, demos = load_demos(cfg.dataset, cfg.episodes)
         track = resolve_track([(f"dataset {cfg.dataset}", track_name)] + wanted, cfg.track)
         seeds = [tr.seed for tr in demos]
-        demo_run = Run(f"demo: {demos[0].label}" if demos else "demo", f"dataset {cfg.dataset}", demos,
+        demo_run = Run(f"demo ({cfg.dataset})", f"dataset {cfg.dataset}", demos,
                        {"track": track.name})
-        runs = [demo_run] + policy_runs(specs, track, seeds, [start_options(tr) for tr in demos])
+        runs = [demo_run] + policy_runs(specs, track, seeds, [start_options(tr) for tr in demos],
+                                        [tr.episode for tr in demos])
     else:
         track = resolve_track(wanted, cfg.track)
         runs = policy_runs(specs, track, episode_seeds(cfg.seed, parse_count(cfg.episodes)))

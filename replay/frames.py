@@ -16,7 +16,8 @@ from racecar_env.track import Goal, Track
 FPS = int(round(1.0 / spec.CONTROL_DT))     # videos play in real time: one frame per control step
 HOLD_SECONDS = 1.0
 VIEWS = ("topdown", "chase", "both")
-BANNERS = {"goal": ("GOAL", (90, 230, 130)), "crash": ("CRASH", (255, 90, 80)), "timeout": ("TIME OUT", (255, 200, 60))}
+BANNERS = {"goal": ("GOAL", (90, 230, 130)), "crash": ("CRASH", (255, 90, 80)), "timeout": ("TIME OUT", (255, 200, 60)),
+           "aborted": ("STOPPED", (200, 200, 200))}
 LABEL_HEIGHT = 30                           # px strip above each comparison panel (even: keeps frames even)
 LABEL_BG, LABEL_FG = (16, 18, 22), (255, 255, 255)
 
@@ -139,7 +140,8 @@ class Grid:
 
     def __post_init__(self):
         n = len(self.labels)
-        self.cols = self.cols or math.ceil(math.sqrt(n))
+        # up to 3 side by side in one row, then as square as possible (4 -> 2x2, 6 -> 3x2)
+        self.cols = self.cols or (n if n <= 3 else math.ceil(math.sqrt(n)))
         self.rows = math.ceil(n / self.cols)
         w, _ = self.panel_size
         self._strips = [label_strip(t, w) for t in self.labels]
@@ -157,7 +159,8 @@ class Grid:
 
     def compose(self, panels: list[np.ndarray]) -> np.ndarray:
         W, H = self.size
-        out = np.zeros((H, W, 3), np.uint8)
+        out = np.empty((H, W, 3), np.uint8)
+        out[:] = LABEL_BG
         for i, p in enumerate(panels):
             x0, y0, x1, _ = self.panel_box(i)
             out[y0:y0 + LABEL_HEIGHT, x0:x1] = self._strips[i]

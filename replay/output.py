@@ -53,6 +53,8 @@ def totals(traces: Sequence[Trace]) -> dict:
             "success_rate": round(100.0 * sum(t.success for t in traces) / n, 4) if n else None,
             "crash_rate": round(100.0 * sum(t.crash for t in traces) / n, 4) if n else None,
             "timeout_rate": round(100.0 * sum(t.outcome == "timeout" for t in traces) / n, 4) if n else None,
+            **({"aborted_rate": round(100.0 * sum(t.outcome == "aborted" for t in traces) / n, 4)}
+               if any(t.aborted for t in traces) else {}),
             "mean_return": round(float(np.mean(rets)), 6) if n else None,
             "mean_steps": round(float(np.mean([t.steps for t in traces])), 4) if n else None,
             "mean_time_to_goal": round(float(np.mean(ttg)), 4) if ttg else None}

@@ -17,7 +17,7 @@ from racecar_env.track import Track  # noqa: E402
 
 from .trace import Trace  # noqa: E402
 
-OUTCOME_COLORS = {"goal": "#2ca02c", "crash": "#d62728", "timeout": "#ff9f1a"}
+OUTCOME_COLORS = {"goal": "#2ca02c", "crash": "#d62728", "timeout": "#ff9f1a", "aborted": "#8c8c8c"}
 
 
 def _draw_track(ax, track: Track) -> None:
@@ -52,7 +52,8 @@ def _draw_run(ax, track: Track, traces: Sequence[Trace], title: str) -> None:
         if tr.outcome == "crash":
             ax.plot(xy[-1, 0], xy[-1, 1], marker="x", ms=8, mew=2, color=c, zorder=4)
     counts = {k: sum(t.outcome == k for t in traces) for k in OUTCOME_COLORS}
-    handles = [plt.Line2D([], [], color=c, lw=2, label=f"{k} ({counts[k]})") for k, c in OUTCOME_COLORS.items()]
+    handles = [plt.Line2D([], [], color=c, lw=2, label=f"{k} ({counts[k]})") for k, c in OUTCOME_COLORS.items()
+               if counts[k] or k != "aborted"]
     handles += [plt.Line2D([], [], color="#1f3b73", marker="o", ls="", label="start"),
                 plt.Line2D([], [], color="#2ca02c", marker="*", ms=10, ls="", label="goal")]
     ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)

@@ -45,11 +45,14 @@ def rollout_episode(env: RaceCarEnv, agent: Agent, seed: int | None, *, label: s
 
 
 def rollout(env: RaceCarEnv, agent: Agent, seeds: Iterable[int | None], *, label: str,
-            options: Iterable[dict | None] | None = None, meta: dict | None = None) -> Iterator[Trace]:
-    """Lazily roll out one episode per seed (optionally with per-episode reset options, e.g. a demo's start)."""
+            options: Iterable[dict | None] | None = None, episode_ids: Iterable[int] | None = None,
+            meta: dict | None = None) -> Iterator[Trace]:
+    """Lazily roll out one episode per seed, optionally with per-episode reset options (e.g. a demo's start) and
+    episode numbers (e.g. the demo's dataset index, so comparison panels agree)."""
     seeds = list(seeds)
     opts = list(options) if options is not None else [None] * len(seeds)
-    for i, (seed, opt) in enumerate(zip(seeds, opts)):
+    ids = list(episode_ids) if episode_ids is not None else range(len(seeds))
+    for i, seed, opt in zip(ids, seeds, opts):
         yield rollout_episode(env, agent, seed, label=label, episode=i, options=opt, meta=meta)
 
 

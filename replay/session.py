@@ -113,7 +113,7 @@ def _env_extra(env, seeds) -> dict:
 
 
 def policy_runs(specs: Sequence[agents.AgentSpec], track: Track, seeds: Sequence[int | None],
-                options: Sequence[dict | None] | None = None) -> list[Run]:
+                options: Sequence[dict | None] | None = None, episode_ids: Sequence[int] | None = None) -> list[Run]:
     """Roll every agent out on the same seeds (and the same reset options, e.g. demo starts)."""
     runs = []
     env = make_env(track)
@@ -124,7 +124,7 @@ def policy_runs(specs: Sequence[agents.AgentSpec], track: Track, seeds: Sequence
                 spec.check_env(env)
                 agent = spec.make(track)
                 traces = []
-                for tr in rollout(env, agent, seeds, label=spec.label, options=options,
+                for tr in rollout(env, agent, seeds, label=spec.label, options=options, episode_ids=episode_ids,
                                   meta={"agent": spec.text}):
                     traces.append(tr)
                     bar.update()

@@ -28,6 +28,7 @@ class Trace:
     rewards: np.ndarray             # (T,)
     success: bool
     crash: bool
+    aborted: bool = False           # a recorded episode the driver stopped before the env ended it
     meta: dict = field(default_factory=dict)   # provenance (driver, skill, source file, ...)
 
     def __post_init__(self):
@@ -42,8 +43,8 @@ class Trace:
 
     @property
     def outcome(self) -> str:
-        """'goal', 'crash' or 'timeout' (also for an episode cut short in a dataset)."""
-        return "goal" if self.success else "crash" if self.crash else "timeout"
+        """'goal', 'crash', 'timeout' or 'aborted'."""
+        return "goal" if self.success else "crash" if self.crash else "aborted" if self.aborted else "timeout"
 
     @property
     def episode_return(self) -> float:
@@ -75,9 +76,7 @@ class Trace:
 def from_dataset_episode(ep, index: int, label: str | None = None) -> Trace:
     """A `racecar_env.datasets.Episode` as a Trace (stored observations, no physics)."""
     meta = dict(getattr(ep, "meta", {}) or {})
-    infos = ep.infos
-    success = bool(meta["success"]) if "success" in meta else bool(np.asarray(infos["is_success"])[-1])
-    crash = bool(meta["collision"]) if "collision" in meta else bool(np.asarray(infos["collision"])[-1])
+    outcome = ep.outcome  # from the stored terminations/truncations/infos: "success", "crash", "timeout", "aborted"
     driver = str(meta.get("driver", "demo"))
     skill = meta.get("skill")
     seed = meta.get("seed")
@@ -86,4 +85,4 @@ def from_dataset_episode(ep, index: int, label: str | None = None) -> Trace:
                  observations=np.asarray(ep.observations["observation"], np.float32),
                  goals=np.asarray(ep.observations["desired_goal"], np.float32),
                  actions=np.asarray(ep.actions, np.float32), rewards=np.asarray(ep.rewards, np.float64),
-                 success=success, crash=crash, meta=meta)
+                 success=outcome == "success", crash=outcome == "crash", aborted=outcome == "aborted", meta=meta)
