@@ -72,6 +72,7 @@ _TMP_PREFIX = ".tmp-"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][-\w]*$")
 _FULL_ID_RE = re.compile(r"^(?:[-\w][-\w/]*[-\w]/)?[-\w]+?-v\d+$")
 _SCALAR_TYPES = (str, bool, int, float)
+_LIBVER = ("v110", "latest")  # HDF5 >= 1.10 object headers carry checksums: damaged metadata is detected too
 
 
 class DatasetError(ValueError):
@@ -332,18 +333,20 @@ def _episode_attrs(index: int, ep: Episode) -> dict:
 
 
 def _write_episode(f, index: int, ep: Episode) -> None:
+    # fletcher32: a checksum per array, so a damaged file fails loudly on read instead of returning wrong numbers
+    def put(group, key, data):
+        group.create_dataset(key, data=data, fletcher32=True)
+
     g = f.create_group(f"episode_{index}")
     g.attrs.update(_episode_attrs(index, ep))
     obs = g.create_group("observations")
     for k in OBS_KEYS:
-        obs.create_dataset(k, data=ep.observations[k])
-    g.create_dataset("actions", data=ep.actions)
-    g.create_dataset("rewards", data=ep.rewards)
-    g.create_dataset("terminations", data=ep.terminations)
-    g.create_dataset("truncations", data=ep.truncations)
+        put(obs, k, ep.observations[k])
+    for k in ("actions", "rewards", "terminations", "truncations"):
+        put(g, k, getattr(ep, k))
     infos = g.create_group("infos")
     for k, v in ep.infos.items():
-        infos.create_dataset(k, data=v)
+        put(infos, k, v)
 
 
 def _new_dataset_metadata(did: str, track: str) -> dict:
@@ -407,7 +410,7 @@ def _create_dataset(did: str, track: str) -> None:
     try:
         data = tmp_dir / "data"
         data.mkdir()
-        with h5py.File(data / DATA_FILE, "w"):
+        with h5py.File(data / DATA_FILE, "w", libver=_LIBVER):
             pass
         _fsync_file(data / DATA_FILE)
         _atomic_write_json(data / METADATA_FILE, _new_dataset_metadata(did, track))
@@ -483,7 +486,9 @@ class DatasetWriter:
             with h5py.File(self.data_dir / DATA_FILE, "r") as f:
                 names = _episode_names(self.id, f)
                 steps = sum(int(f[n].attrs["total_steps"]) for n in names)
-        except (OSError, KeyError) as e:
+        except DatasetError:
+            raise
+        except Exception as e:  # see _read_episode
             raise DatasetError(f"dataset {self.id}: {self.data_dir / DATA_FILE} is truncated or corrupt "
                                f"({_short(e)}); move it away to record into a fresh dataset") from None
         self.episodes = len(names)
@@ -509,7 +514,7 @@ class DatasetWriter:
         tmp = self.data_dir / f"{_TMP_PREFIX}{DATA_FILE}.{os.getpid()}"
         try:
             shutil.copyfile(main, tmp)
-            with h5py.File(tmp, "a") as f:
+            with h5py.File(tmp, "a", libver=_LIBVER) as f:
                 _write_episode(f, index, episode)
             _fsync_file(tmp)
             os.replace(tmp, main)  # the commit point
@@ -617,18 +622,19 @@ class RaceCarDataset:
 
 def _read_episode(did: str, g, index: int) -> Episode:
     try:
-        meta_json = g.attrs.get("racecar_meta")
-        meta = json.loads(meta_json) if meta_json is not None else {}
+        meta = json.loads(g.attrs["racecar_meta"])  # required: a missing one means a damaged header
+        if not isinstance(meta, dict):
+            raise ValueError("racecar_meta is not a JSON object")
         ep = Episode(
             observations={k: g["observations"][k][()] for k in OBS_KEYS},
             actions=g["actions"][()],
             rewards=g["rewards"][()],
             terminations=g["terminations"][()].astype(bool),
             truncations=g["truncations"][()].astype(bool),
-            infos={k: v[()] for k, v in g["infos"].items()} if "infos" in g else {},
+            infos={k: g["infos"][k][()] for k in INFO_KEYS},
             meta=meta,
         )
-    except (OSError, KeyError, ValueError, TypeError, json.JSONDecodeError) as e:
+    except Exception as e:  # h5py reports damage as OSError, KeyError, RuntimeError, ... depending on where
         raise DatasetError(f"dataset {did}: episode {index} is unreadable or incomplete ({_short(e)})") from None
     ep.validate(f"dataset {did}: episode {index}")
     return ep
@@ -654,7 +660,9 @@ def load_dataset(name: str) -> RaceCarDataset:
         with h5py.File(data_file, "r") as f:
             names = _episode_names(did, f)
             episodes = [_read_episode(did, f[n], i) for i, n in enumerate(names)]
-    except OSError as e:
+    except DatasetError:
+        raise
+    except Exception as e:  # see _read_episode
         raise DatasetError(f"dataset {did}: {data_file} is truncated or corrupt ({_short(e)})") from None
     # metadata may lag the data file by one episode after a kill (see module doc); more is corruption.
     if int(meta.get("total_episodes", 0)) > len(episodes):
