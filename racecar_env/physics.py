@@ -7,7 +7,10 @@ wheels too makes the car scrub and understeer.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import sys
 
 import numpy as np
 import pybullet as pb
@@ -31,12 +34,32 @@ RAY_HEIGHT = 0.2             # m above ground: above the wheels, below the chass
 FLIP_LIMIT = 0.7             # rad of roll or pitch counted as a crash
 
 
+@contextlib.contextmanager
+def _quiet_stdout():
+    """Silence C-level stdout (file descriptor 1) for the duration."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stdout (e.g. captured): nothing to silence
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 class CarSim:
     """Physics of one car on one track. All pybullet calls of the project go through instances of this class."""
 
     def __init__(self, track: Track):
         self.track = track
-        self.p = BulletClient(connection_mode=pb.DIRECT)
+        with _quiet_stdout():  # pybullet prints "argv[0]=" on every connect; it would break progress bars
+            self.p = BulletClient(connection_mode=pb.DIRECT)
         p = self.p
         p.setAdditionalSearchPath(pybullet_data.getDataPath())
         p.setPhysicsEngineParameter(deterministicOverlappingPairs=1)
