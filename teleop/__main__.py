@@ -19,7 +19,8 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--driver", choices=DRIVERS, default="keyboard",
                    help="who drives: keyboard / gamepad open a window; autopilot runs headless (default: keyboard)")
-    p.add_argument("--episodes", type=int, default=10, help="episodes to record (default: 10)")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="episodes to save (default: 10 for the autopilot; keyboard/gamepad record until you quit)")
     p.add_argument("--skill", choices=("expert", "noisy", "mixed"), default="expert",
                    help="autopilot skill: expert = clean fast lines, noisy = sloppy with crashes, mixed = each "
                         "episode expert or noisy (default: expert)")
@@ -68,12 +69,10 @@ def _record(args) -> int:
 
     if args.dataset is None:
         args.dataset = default_dataset_name(args.track, args.driver, args.skill)
-    if args.episodes < 1:
-        raise DatasetError(f"--episodes must be >= 1, got {args.episodes}")
     if args.driver in ("keyboard", "gamepad"):
         from teleop.window import run_window_session  # pygame window: only imported when a human drives
         return int(run_window_session(args) or 0)
-    cfg = RecordConfig(dataset=args.dataset, driver=args.driver, episodes=args.episodes, skill=args.skill,
+    cfg = RecordConfig(dataset=args.dataset, driver=args.driver, episodes=args.episodes or 10, skill=args.skill,
                        track=args.track, seed=args.seed, max_episode_steps=args.max_episode_steps,
                        progress=not args.no_progress)
     res = record_autopilot(cfg)
@@ -117,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0] not in SUBCOMMANDS and argv[0] not in ("-h", "--help")):
         argv.insert(0, "record")  # `record` is the default subcommand
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "record" and args.episodes is not None and args.episodes < 1:
+        parser.error(f"--episodes must be >= 1, got {args.episodes}")
     from racecar_env.track import TrackError
 
     try:
