@@ -135,7 +135,7 @@ class RecorderSession:
         self.quit_requested = False
         self.flash: tuple[str, int] = ("", 0)
         self.last_action = np.zeros(2, np.float32)
-        self._font: pygame.font.Font | None = None
+        self._help: list[pygame.Surface] | None = None
         self._start_episode()
 
     # --- episode flow ---------------------------------------------------------------------------------------------
@@ -337,10 +337,11 @@ class RecorderSession:
             surface = pygame.transform.scale(surface, (w, h - help_h))
         self.screen.fill((20, 22, 26))
         self.screen.blit(surface, (0, 0))
-        if self._font is None:
-            self._font = pygame.font.Font(None, HELP_FONT_PX)
-        for i, line in enumerate(HELP_LINES):
-            self.screen.blit(self._font.render(line, True, (200, 200, 200)), (8, h - help_h + 4 + i * HELP_FONT_PX))
+        if self._help is None:  # rendered once: text rendering is the slow part of pygame drawing
+            font = pygame.font.Font(None, HELP_FONT_PX)
+            self._help = [font.render(line, True, (200, 200, 200)) for line in HELP_LINES]
+        for i, text in enumerate(self._help):
+            self.screen.blit(text, (8, h - help_h + 4 + i * HELP_FONT_PX))
         pygame.display.flip()
 
 
@@ -363,14 +364,14 @@ def check_display() -> None:
 
 
 def open_window(frame_size: tuple[int, int], scale: float, title: str) -> pygame.Surface:
-    pygame.display.init()
-    pygame.font.init()
     size = (int(frame_size[0] * scale) // 2 * 2, int(frame_size[1] * scale) // 2 * 2 + help_height())
     try:
+        pygame.display.init()
         screen = pygame.display.set_mode(size)
     except pygame.error as e:
         raise SystemExit(NO_DISPLAY.format(reason=f"SDL: {e}")) from None
     pygame.display.set_caption(title)
+    pygame.font.init()
     return screen
 
 
@@ -392,21 +393,26 @@ def run_window_session(args) -> int:
     check_display()  # before any file is touched
     from racecar_env.datasets import DatasetWriter
 
+    driver = make_driver(args.driver)
     max_steps = getattr(args, "max_episode_steps", None)
     env = RaceCarEnv(track=args.track, **({} if max_steps is None else {"max_episode_steps": max_steps}))
     try:
         screen = open_window(TopDown(env.track).size, getattr(args, "scale", 1.5),
                              f"RaceCar teleop - {env.track.name} -> {args.dataset}")
-        driver = make_driver(args.driver)
         config = SessionConfig(seed=int(args.seed or 0), max_episodes=args.episodes)
         with DatasetWriter(args.dataset, track=str(args.track), append=True) as writer:
             session = RecorderSession(env, driver, writer, config, screen=screen,
                                       clock=TickClock(config.hz, realtime=True))
-            s = session.run()
+            try:
+                s = session.run()
+            except KeyboardInterrupt:  # Ctrl-C in the terminal: like quit, finished episodes are already saved
+                s, code = session.summary, 130
+            else:
+                code = 0
     finally:
         env.close()
         pygame.quit()
     print(f"teleop: saved {len(s.saved)} episodes ({s.count('success')} goal, {s.count('crash')} crash, "
           f"{s.count('timeout')} timeout; {s.discarded} discarded, {s.deleted} deleted); dataset {writer.id} now "
           f"holds {writer.episodes} episodes at {writer.path}")
-    return 0
+    return code

@@ -92,7 +92,9 @@ def test_record_two_discard_one_quit_and_load_back(recorder):
     s = recorder()
     env = s.env
     start_obs = s.obs["observation"].copy()
+    assert s.phase is Phase.COUNTDOWN and s.hud().banner == "1"
     until(s, Phase.READY)
+    assert s.hud().banner == "GO"
     ticks(s, 10)  # nobody touches the keys: the car waits, the env is not stepped, nothing is recorded
     assert s.phase is Phase.READY and env.elapsed_steps == 0
 
@@ -101,6 +103,7 @@ def test_record_two_discard_one_quit_and_load_back(recorder):
     press(pygame.K_a)
     ticks(s, 1)
     assert s.phase is Phase.DRIVING and env.elapsed_steps == 1
+    assert "REC" in s.hud().lines[0] and s.hud().banner is None
     r = RampConfig()
     assert env.received[0] == pytest.approx([r.steer_rate * 0.05, r.throttle_rate * 0.05])
     ticks(s, 5)
@@ -108,6 +111,7 @@ def test_record_two_discard_one_quit_and_load_back(recorder):
     until(s, Phase.OVER)
     first_actions = np.stack(env.received)
     assert s.summary.saved == [0] and s.summary.outcomes == ["crash"]
+    assert s.hud().banner == "CRASH  saved #0" and "saved 1   goal 0   crash 1" in s.hud().lines[2]
     assert first_actions[-1][0] < first_actions[5][0]  # steering self-centred after release
     release(pygame.K_UP)
 
@@ -237,3 +241,49 @@ def test_no_display_gives_one_clear_line(tmp_path):
     assert "Traceback" not in err and len(lines) == 1, err
     assert "no display" in err and "--driver autopilot" in err and "xvfb-run" in err
     assert not (tmp_path / "datasets").exists()  # nothing written before the check
+
+
+def test_tick_clock_reports_a_slow_machine():
+    clock = TickClock(20, realtime=True)
+    for _ in range(14):
+        time.sleep(0.075)  # a tick's work takes longer than 50 ms
+        clock.wait()
+    assert clock.slow and clock.fps < 19
+
+
+def test_cli_keyboard_session_end_to_end(datasets):
+    """`python -m teleop --driver keyboard` in-process, paced in real time: a 'human' thread holds up once the
+    window is open; the time-out ends the one episode and the session ends by itself."""
+    import threading
+
+    from teleop.__main__ import main
+
+    def human():
+        deadline = time.monotonic() + 20
+        while pygame.display.get_surface() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        press(pygame.K_UP)  # posting from another thread is safe in SDL2
+
+    t = threading.Thread(target=human, daemon=True)
+    t.start()
+    start = time.perf_counter()
+    code = main(["--driver", "keyboard", "--episodes", "1", "--dataset", "cli_human", "--max-episode-steps", "10"])
+    elapsed = time.perf_counter() - start
+    t.join(1)
+    assert code == 0
+    ep = load_dataset("cli_human").episodes[0]
+    assert ep.steps == 10 and ep.meta["outcome"] == "timeout" and ep.meta["driver"] == "human"
+    assert ep.actions[-1][1] > ep.actions[0][1] > 0  # throttle ramping up, as held
+    assert elapsed >= 1.5 + 0.5 + 1.5 - 0.2  # countdown + 10 steps + banner at 20 Hz: lockstep, real-time paced
+
+
+def test_gamepad_driver_without_a_pad_is_a_clear_exit():
+    from teleop.window import make_driver
+
+    pygame.display.init()
+    try:
+        with pytest.raises(SystemExit, match="no gamepad found.*--driver keyboard"):
+            make_driver("gamepad")
+    finally:
+        pygame.quit()
