@@ -301,7 +301,7 @@ class RecorderSession:
         else:
             state = self.phase.value
         target = "" if c.max_episodes is None else f"/{c.max_episodes}"
-        rate = f"{self.clock.fps:4.1f} Hz"
+        rate = f"{self.clock.fps:4.1f} Hz" if self.clock.fps else "-- Hz"
         if self.clock.slow:
             rate += f"  SLOW: below {c.hz:.0f} Hz, the game runs slower (recorded data unaffected)"
         lines = [f"episode {len(s.saved) + (self.phase is not Phase.OVER)}{target} (dataset #{self.index})   {state}",
@@ -324,7 +324,8 @@ class RecorderSession:
             banner, color = {"success": ("GOAL!", (90, 230, 130)), "crash": ("CRASH", (255, 90, 70)),
                              "timeout": ("TIME UP", (255, 200, 80))}.get(self.outcome, ("END", (235, 235, 235)))
             banner += f"  saved #{s.saved[-1]}"
-        return Hud(lines=lines, bars=[("steer", float(self.last_action[0])),
+        # steer bar to the right = turning right (the action's steer is + = left)
+        return Hud(lines=lines, bars=[("steer", -float(self.last_action[0])),
                                       ("throttle", float(self.last_action[1]))],
                    banner=banner, banner_color=color)
 
