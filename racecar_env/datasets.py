@@ -435,7 +435,8 @@ class DatasetWriter:
         with DatasetWriter("s_expert", track="s_curve") as w:
             index = w.add(episode)
 
-    Creates the dataset if missing. append=False refuses to touch an existing dataset (nothing is ever deleted).
+    Creates the dataset if missing. append=False refuses to touch an existing dataset. Nothing is deleted
+    except by `delete_last()` (the recorder window's confirmed "delete last saved episode").
     Appending checks that the dataset was recorded on the same track and observation layout. One writer per
     dataset at a time (an flock on <dataset>/.lock); a second one gets a DatasetError.
     """
@@ -508,24 +509,48 @@ class DatasetWriter:
             raise DatasetError(f"dataset {self.id}: writer is closed")
         episode.validate(f"dataset {self.id}: new episode")
         episode.meta.setdefault("track", self.track)
-        h5py = _h5py()
         index = self.episodes
+        self._commit(lambda f: _write_episode(f, index, episode))
+        self.episodes += 1
+        self.steps += episode.steps
+        self._write_metadata()
+        return index
+
+    def delete_last(self) -> int:
+        """Remove the newest episode (a human's botched run, after they confirmed); returns its index.
+        The same copy-on-write commit as `add`: a kill leaves the dataset either with or without it."""
+        if self._lock_fd is None:
+            raise DatasetError(f"dataset {self.id}: writer is closed")
+        if self.episodes == 0:
+            raise DatasetError(f"dataset {self.id}: has no episodes to delete")
+        index = self.episodes - 1
+        removed_steps = []
+
+        def remove(f):
+            removed_steps.append(int(f[f"episode_{index}"].attrs["total_steps"]))
+            del f[f"episode_{index}"]
+
+        self._commit(remove)
+        self.episodes -= 1
+        self.steps -= removed_steps[0]
+        self._write_metadata()
+        return index
+
+    def _commit(self, change) -> None:
+        """Apply `change(h5py.File)` to a copy of the data file, fsync it, and atomically replace the original."""
+        h5py = _h5py()
         main = self.data_dir / DATA_FILE
         tmp = self.data_dir / f"{_TMP_PREFIX}{DATA_FILE}.{os.getpid()}"
         try:
             shutil.copyfile(main, tmp)
             with h5py.File(tmp, "a", libver=_LIBVER) as f:
-                _write_episode(f, index, episode)
+                change(f)
             _fsync_file(tmp)
             os.replace(tmp, main)  # the commit point
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
         _fsync_dir(self.data_dir)
-        self.episodes += 1
-        self.steps += episode.steps
-        self._write_metadata()
-        return index
 
     def close(self) -> None:
         if self._lock_fd is not None:
