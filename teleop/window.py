@@ -250,13 +250,9 @@ class RecorderSession:
                 self._say("nothing saved in this session to delete")
 
     def _delete_last(self) -> None:
-        delete_last = getattr(self.writer, "delete_last", None)
-        if delete_last is None:
-            self._say("this dataset writer cannot delete episodes")
-            return
-        index = self.summary.saved.pop()
+        index = self.writer.delete_last()  # only ever this session's newest episode: saved is non-empty here
+        self.summary.saved.pop()
         self.summary.outcomes.pop()
-        delete_last()
         self.summary.deleted += 1
         self._say(f"deleted episode #{index}")
         if self.phase is Phase.OVER:  # the banner was about the episode just deleted
