@@ -23,6 +23,7 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 
 from racecar_env import RaceCarEnv, spec  # noqa: E402
+from racecar_env.datasets import DatasetWriter, EpisodeRecorder  # noqa: E402
 from racecar_env.render import Hud, TopDown  # noqa: E402
 
 from .gamepad import GamepadConfig, GamepadDriver, NoGamepadError  # noqa: E402
@@ -123,8 +124,6 @@ class RecorderSession:
     def __init__(self, env: RaceCarEnv, driver, writer, config: SessionConfig, *,
                  screen: pygame.Surface | None = None, events: Callable[[], Sequence] = pygame.event.get,
                  clock: TickClock | None = None):
-        from racecar_env.datasets import EpisodeRecorder  # the dataset layer; imported late so a missing display
-        self._EpisodeRecorder = EpisodeRecorder             # is reported before any dataset machinery loads
         self.env, self.driver, self.writer, self.config = env, driver, writer, config
         self.screen, self.events = screen, events
         self.clock = clock or TickClock(config.hz, realtime=False)
@@ -152,7 +151,7 @@ class RecorderSession:
         self.seed = episode_seed(self.config.seed, self.index)
         self.obs, info = self.env.reset(seed=self.seed)
         self.driver.reset(self.obs, info)
-        self.recorder = self._EpisodeRecorder(self.obs, info)
+        self.recorder = EpisodeRecorder(self.obs, info)
         self.episode_steps = 0
         self.last_action = np.zeros(2, np.float32)
         self.phase, self.phase_ticks = Phase.COUNTDOWN, self._ticks(self.config.countdown_s)
@@ -221,7 +220,7 @@ class RecorderSession:
         if is_focus_loss(event) and self.phase is Phase.DRIVING and not self.paused:
             self.paused, self.pause_reason = True, "window lost focus"
         command = self._command(event)
-        if command is None:
+        if command is None or self.phase is Phase.DONE:
             return
         if self.confirm_delete:  # only yes / no while the question is up; Esc / Q cancel it, closing the window quits
             if command == "yes":
@@ -388,8 +387,6 @@ def run_window_session(args) -> int:
     args: .track, .dataset (name; appended to), .episodes (None = until quit), .seed, .driver ("keyboard"|"gamepad"),
     optional .max_episode_steps (None = the env's) and .scale (window zoom, default 1.5)."""
     check_display()  # before any file is touched
-    from racecar_env.datasets import DatasetWriter
-
     driver = make_driver(args.driver)
     max_steps = getattr(args, "max_episode_steps", None)
     env = RaceCarEnv(track=args.track, **({} if max_steps is None else {"max_episode_steps": max_steps}))
