@@ -233,15 +233,8 @@ class EpisodeRecorder:
 
 
 # --- small file helpers ---------------------------------------------------------------------------------------------
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _fsync_file(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's data, or a folder's entries (a rename is durable only once its folder is fsync'd)."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -261,7 +254,7 @@ def _atomic_write_json(path: Path, obj: Any) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    _fsync(path.parent)
 
 
 def _json_default(obj: Any):
@@ -412,9 +405,9 @@ def _create_dataset(did: str, track: str) -> None:
         data.mkdir()
         with h5py.File(data / DATA_FILE, "w", libver=_LIBVER):
             pass
-        _fsync_file(data / DATA_FILE)
+        _fsync(data / DATA_FILE)
         _atomic_write_json(data / METADATA_FILE, _new_dataset_metadata(did, track))
-        _fsync_dir(tmp_dir)
+        _fsync(tmp_dir)
         try:
             os.rename(tmp_dir, final)
         except OSError as e:
@@ -422,7 +415,7 @@ def _create_dataset(did: str, track: str) -> None:
                 raise
             # another process created it first: use theirs
         else:
-            _fsync_dir(final.parent)
+            _fsync(final.parent)
             return
     finally:
         if tmp_dir.exists():
@@ -504,7 +497,8 @@ class DatasetWriter:
         _atomic_write_json(self.data_dir / METADATA_FILE, self._meta)
 
     def add(self, episode: Episode) -> int:
-        """Append `episode`; when this returns it is on disk (fsync'd) and visible to minari.load_dataset."""
+        """Append `episode` (its meta gets "track" if missing) and return its index. When this returns the episode
+        is on disk (fsync'd) and visible to minari.load_dataset; a crash at any point keeps all earlier ones."""
         if self._lock_fd is None:
             raise DatasetError(f"dataset {self.id}: writer is closed")
         episode.validate(f"dataset {self.id}: new episode")
@@ -545,12 +539,12 @@ class DatasetWriter:
             shutil.copyfile(main, tmp)
             with h5py.File(tmp, "a", libver=_LIBVER) as f:
                 change(f)
-            _fsync_file(tmp)
+            _fsync(tmp)
             os.replace(tmp, main)  # the commit point
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(self.data_dir)
+        _fsync(self.data_dir)
 
     def close(self) -> None:
         if self._lock_fd is not None:
