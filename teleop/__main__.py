@@ -40,9 +40,11 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m teleop",
-        description="Drive the RaceCar (keyboard, gamepad or autopilot) and record demonstrations into local "
-                    "Minari datasets, or inspect them. `record` is the default subcommand. Datasets live under "
-                    f"$MINARI_DATASETS_PATH if set, else ~/.minari/datasets (now: {datasets_root()}).",
+        description="Drive the RaceCar (keyboard, gamepad or autopilot) and record demonstrations into local\n"
+                    "Minari datasets, or inspect them. `record` is the default subcommand\n"
+                    "(`python -m teleop record --help` lists its options).\n"
+                    "Datasets live under $MINARI_DATASETS_PATH if set, else ~/.minari/datasets\n"
+                    f"(now: {datasets_root()}).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
                "  python -m teleop                                   # drive with the keyboard, record s_curve_human\n"
