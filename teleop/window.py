@@ -359,10 +359,16 @@ def check_display() -> None:
         raise SystemExit(NO_DISPLAY.format(reason="DISPLAY and WAYLAND_DISPLAY are not set"))
 
 
-def open_window(frame_size: tuple[int, int], scale: float, title: str) -> pygame.Surface:
-    size = (int(frame_size[0] * scale) // 2 * 2, int(frame_size[1] * scale) // 2 * 2 + help_height())
+def open_window(frame_size: tuple[int, int], scale: float | None, title: str) -> pygame.Surface:
+    """A window showing the track frame zoomed by `scale` (None: ~1000 px wide, within 85% of the desktop)."""
     try:
         pygame.display.init()
+        if scale is None:
+            desk_w, desk_h = (pygame.display.get_desktop_sizes() or [(1280, 800)])[0]
+            scale = min(1000 / frame_size[0], 0.85 * desk_w / frame_size[0],
+                        (0.85 * desk_h - help_height()) / frame_size[1])
+        scale = max(scale, 0.5)
+        size = (int(frame_size[0] * scale) // 2 * 2, int(frame_size[1] * scale) // 2 * 2 + help_height())
         screen = pygame.display.set_mode(size)
     except pygame.error as e:
         raise SystemExit(NO_DISPLAY.format(reason=f"SDL: {e}")) from None
@@ -385,13 +391,13 @@ def make_driver(kind: str):
 def run_window_session(args) -> int:
     """Open the window and record episodes until quit or `args.episodes` are saved; returns the exit code.
     args: .track, .dataset (name; appended to), .episodes (None = until quit), .seed, .driver ("keyboard"|"gamepad"),
-    optional .max_episode_steps (None = the env's) and .scale (window zoom, default 1.5)."""
+    optional .max_episode_steps (None = the env's) and .scale (window zoom; default: fit ~1000 px)."""
     check_display()  # before any file is touched
     driver = make_driver(args.driver)
     max_steps = getattr(args, "max_episode_steps", None)
     env = RaceCarEnv(track=args.track, **({} if max_steps is None else {"max_episode_steps": max_steps}))
     try:
-        screen = open_window(TopDown(env.track).size, getattr(args, "scale", 1.5),
+        screen = open_window(TopDown(env.track).size, getattr(args, "scale", None),
                              f"RaceCar teleop - {env.track.name} -> {args.dataset}")
         config = SessionConfig(seed=int(args.seed or 0), max_episodes=args.episodes)
         with DatasetWriter(args.dataset, track=str(args.track), append=True) as writer:
