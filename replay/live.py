@@ -8,6 +8,7 @@ from typing import Sequence
 
 from .frames import FPS
 from .session import Clip
+from .trace import ReplayError
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 
@@ -68,10 +69,14 @@ def advance(state: PlayerState, dt: float, clips: Sequence[Clip]) -> None:
 def play(clips: Sequence[Clip], title: str = "replay", max_ticks: int | None = None) -> PlayerState:
     """Run the window until quit (or max_ticks loop iterations, for tests). Returns the final state."""
     import pygame
-    pygame.display.init()
+    first = clips[0].frame(0)
     try:
-        first = clips[0].frame(0)
+        pygame.display.init()
         screen = pygame.display.set_mode((first.shape[1], first.shape[0]))
+    except pygame.error as e:
+        pygame.display.quit()
+        raise ReplayError(f"--live needs a display ({e}); drop --live to write MP4s instead") from None
+    try:
         clock = pygame.time.Clock()
         state, shown, ticks = PlayerState(), None, 0
         while not state.quit and (max_ticks is None or ticks < max_ticks):

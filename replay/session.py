@@ -13,7 +13,7 @@ from racecar_env.track import Track, TrackError
 
 from . import agents
 from .frames import Grid, TraceRenderer
-from .rollout import episode_seeds, make_env, rollout, start_options
+from .rollout import make_env, rollout
 from .trace import ReplayError, Trace, from_dataset_episode
 
 DEFAULT_EPISODES = 5

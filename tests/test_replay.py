@@ -241,3 +241,15 @@ def test_live_player_keys_and_loop(datasets_root):
     pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_q))
     final = play(clips, max_ticks=50)
     assert final.quit and final.clip == 1
+
+
+def test_live_without_display_is_a_clear_error(datasets_root, monkeypatch):
+    from racecar_env.datasets import load_dataset
+    from replay.live import play
+    from replay.session import Run, single_clips
+    from replay.trace import ReplayError
+    tr = from_dataset_episode(load_dataset("demo_mix").episodes[0], 0)
+    clips = single_clips(TraceRenderer(load_track("s_curve")), Run("demo", "dataset", [tr]))
+    monkeypatch.setenv("SDL_VIDEODRIVER", "no_such_driver")
+    with pytest.raises(ReplayError, match="--live needs a display"):
+        play(clips, max_ticks=1)
