@@ -49,6 +49,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -399,6 +400,9 @@ def _create_dataset(did: str, track: str) -> None:
     root = datasets_root()
     final = root / did
     _ensure_namespace(root, did)
+    for stale in final.parent.glob(f".{final.name}{_TMP_PREFIX}*"):  # creations killed long ago
+        if time.time() - stale.stat().st_mtime > 3600:
+            shutil.rmtree(stale, ignore_errors=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final.name}{_TMP_PREFIX}", dir=final.parent))
     try:
         data = tmp_dir / "data"

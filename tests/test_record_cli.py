@@ -128,8 +128,9 @@ def _saved_episodes(root: Path, name: str) -> int:
 
 def test_sigkill_mid_episode_keeps_every_saved_episode(root):
     """A real recording process, killed with SIGKILL (no cleanup runs) while it drives: every episode it saved
-    before loads intact, the dataset stays appendable, and Minari still reads it. Three rounds kill at
-    different moments (mid-episode, and right as an episode is being committed) and append in between."""
+    before loads intact, the dataset stays appendable, and Minari still reads it. Three rounds, appending to the
+    same dataset, kill 0.1 s after a save (mid-episode) and 0 / 0.02 s after one (as the next episode starts).
+    The crash window inside a commit is covered by test_kill_between_commit_and_metadata_is_tolerated_and_repaired."""
     env = {**os.environ, "MINARI_DATASETS_PATH": str(root)}
     cmd = [sys.executable, "-m", "teleop", "record", "--driver", "autopilot", "--skill", "expert",
            "--episodes", "1000", "--dataset", "kill", "--no-progress"]
