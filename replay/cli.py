@@ -150,19 +150,20 @@ def video_names(kind: str, runs: list[Run], concat: bool) -> list[str]:
 
 
 def write_outputs(out: Path, track, runs: list[Run], clips: list[Clip], names: list[str]) -> list[Path]:
+    """Numbers and plot first (fast, and useful even if video encoding is interrupted), then the videos."""
+    blocks = [run_info(r.label, r.source, r.traces, **r.extra) for r in runs]
+    # a single run keeps its block at the top level (episodes, totals) for easy reading
+    write_json(out / "eval_info.json", {"track": track.name, **blocks[0]} if len(runs) == 1
+               else {"track": track.name, "runs": blocks})
+    plot_trajectories(out / "trajectories.png", track, [(r.label, r.traces) for r in runs])
+    first = clips[0]
+    Image.fromarray(first.frame(first.n // 2)).save(out / "preview.png")
     chains = [clips] if len(names) == 1 else [[c] for c in clips]
     videos = []
     for name, chain in tqdm(list(zip(names, chains)), desc="videos", unit="mp4", disable=len(names) < 2,
                             dynamic_ncols=True):
         frames = (clip.frame(f) for clip in chain for f in range(clip.n))
         videos.append(write_mp4(out / name, frames, total=sum(c.n for c in chain), desc=name))
-    first = clips[0]
-    Image.fromarray(first.frame(first.n // 2)).save(out / "preview.png")
-    info = {"track": track.name, "runs": [run_info(r.label, r.source, r.traces, **r.extra) for r in runs]}
-    if len(runs) == 1:  # a single run: its block at the top level (episodes, totals) for easy reading
-        info = {"track": track.name, **run_info(runs[0].label, runs[0].source, runs[0].traces, **runs[0].extra)}
-    write_json(out / "eval_info.json", info)
-    plot_trajectories(out / "trajectories.png", track, [(r.label, r.traces) for r in runs])
     return videos
 
 
