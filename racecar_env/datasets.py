@@ -31,9 +31,11 @@ rewrites metadata.json in place, so a kill in the middle of either can corrupt e
     3. atomically rewrite metadata.json (temp + fsync + replace) with the new episode/step counts.
 A kill before 2 leaves the old file untouched (the temp file is swept on the next open); a kill between 2 and 3
 leaves metadata counts one episode behind the HDF5 file, which `load_dataset` tolerates (it counts the episodes
-in the HDF5 file) and the next `DatasetWriter` repairs. A new dataset is built in a hidden temp folder and
+in the HDF5 file) and the next `DatasetWriter` repairs. `delete_last` (the recorder window's confirmed delete)
+uses the same commit with metadata written first, so its crash window leaves that same readable state. A new dataset is built in a hidden temp folder and
 renamed into place, so a failed create leaves nothing half-written under the dataset's id. The copy costs
-O(dataset size) per episode (a few ms for hundreds of episodes), which buys "every finished episode survives".
+O(dataset size) per episode; measured here a commit (copy + 3 fsyncs) takes 25-40 ms at 1 to 500 episodes
+(20 MB), i.e. ~10% of an autopilot episode's time, and buys "every finished episode survives".
 
 The learner's view: `load_dataset(name).transitions()` flattens all episodes into aligned numpy arrays
 (see `Transitions`), so nobody re-implements the T+1-observation bookkeeping.
@@ -516,22 +518,25 @@ class DatasetWriter:
 
     def delete_last(self) -> int:
         """Remove the newest episode (a human's botched run, after they confirmed); returns its index.
-        The same copy-on-write commit as `add`: a kill leaves the dataset either with or without it."""
+        A kill at any point leaves a readable dataset with the episode either gone or still there."""
         if self._lock_fd is None:
             raise DatasetError(f"dataset {self.id}: writer is closed")
         if self.episodes == 0:
             raise DatasetError(f"dataset {self.id}: has no episodes to delete")
         index = self.episodes - 1
-        removed_steps = []
-
-        def remove(f):
-            removed_steps.append(int(f[f"episode_{index}"].attrs["total_steps"]))
-            del f[f"episode_{index}"]
-
-        self._commit(remove)
-        self.episodes -= 1
-        self.steps -= removed_steps[0]
+        with _h5py().File(self.data_dir / DATA_FILE, "r") as f:
+            steps = int(f[f"episode_{index}"].attrs["total_steps"])
+        # Metadata first: a kill between the two commits then leaves metadata one episode behind the data file,
+        # the state `add` can also leave, which Minari and load_dataset read fine (and the episode survives).
+        # The other order would leave metadata naming an episode that no longer exists: Minari fails on it.
+        self.episodes, self.steps = self.episodes - 1, self.steps - steps
         self._write_metadata()
+        try:
+            self._commit(lambda f: f.__delitem__(f"episode_{index}"))
+        except BaseException:
+            self.episodes, self.steps = self.episodes + 1, self.steps + steps
+            self._write_metadata()
+            raise
         return index
 
     def _commit(self, change) -> None:

@@ -283,3 +283,26 @@ def test_random_damage_is_detected_never_silent(root):
             a.meta["track"] = "s_curve"
             assert_same(a, b)
     assert errors > 30  # most of the file is data and metadata, not slack
+
+
+def test_delete_last_and_its_crash_window(root):
+    eps = episodes()
+    write("del", eps)
+    with DatasetWriter("del", track="s_curve") as w:
+        assert w.delete_last() == 2 and w.episodes == 2
+    ds = load_dataset("del")
+    assert len(ds) == 2 and minari.load_dataset("racecar/del-v0").total_episodes == 2
+    for a, b in zip(eps, ds.episodes):
+        assert_same(a, b)
+    assert write("del", eps[2:]) == [2]  # the freed index is reused cleanly
+    assert_same(eps[2], load_dataset("del")[2])
+    # a kill between delete_last's metadata update and its data commit: metadata one behind the data file
+    meta_path = root / "racecar" / "del-v0" / "data" / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    meta["total_episodes"], meta["total_steps"] = 2, meta["total_steps"] - eps[2].steps
+    meta_path.write_text(json.dumps(meta))
+    assert minari.load_dataset("racecar/del-v0").total_episodes == 2 and len(load_dataset("del")) == 3
+    with DatasetWriter("del", track="s_curve") as w:
+        assert w.episodes == 3
+        assert w.delete_last() == 2
+    assert len(load_dataset("del")) == 2
