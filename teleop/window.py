@@ -46,6 +46,8 @@ HELP_LINES = (
     "Arrows / WASD: steer and throttle   Shift: gentle throttle   Down / S: brake, then reverse",
     "P: pause   R / Backspace: discard & restart episode   Del / X: delete last saved   Esc / Q: quit",
 )
+GAMEPAD_HELP = ("Gamepad: left stick steers   RT throttle   LT brake, then reverse   Start: pause   "
+                "Back: discard & restart")
 
 NO_DISPLAY = ("teleop: no display for the driving window ({reason}). Record without a screen with "
               "`python -m teleop --driver autopilot`, or run under a virtual display: `xvfb-run python -m teleop ...`")
@@ -335,7 +337,8 @@ class RecorderSession:
         self.screen.blit(surface, (0, 0))
         if self._help is None:  # rendered once: text rendering is the slow part of pygame drawing
             font = pygame.font.Font(None, HELP_FONT_PX)
-            self._help = [font.render(line, True, (200, 200, 200)) for line in HELP_LINES]
+            lines = (GAMEPAD_HELP,) + HELP_LINES[1:] if isinstance(self.driver, GamepadDriver) else HELP_LINES
+            self._help = [font.render(line, True, (200, 200, 200)) for line in lines]
         for i, text in enumerate(self._help):
             self.screen.blit(text, (8, h - help_h + 4 + i * HELP_FONT_PX))
         pygame.display.flip()
