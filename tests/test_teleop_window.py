@@ -291,3 +291,24 @@ def test_gamepad_driver_without_a_pad_is_a_clear_exit():
             make_driver("gamepad")
     finally:
         pygame.quit()
+
+
+def test_gamepad_drives_the_window_session(recorder):
+    """Analog input through posted joystick events: stick right + full trigger, Start pauses."""
+    from teleop.gamepad import GamepadDriver
+
+    s = recorder(SessionConfig(countdown_s=0.1, banner_s=0.1, max_episodes=1), driver=GamepadDriver())
+    until(s, Phase.READY)
+    ticks(s, 3)
+    assert s.env.elapsed_steps == 0
+    pygame.event.post(pygame.event.Event(pygame.JOYAXISMOTION, joy=0, instance_id=0, axis=5, value=0.0))
+    ticks(s, 2)
+    assert s.phase is Phase.DRIVING and s.env.received[0] == pytest.approx([0.0, (0.5 - 0.08) / (1 - 0.08)])  # half trigger, past the deadzone
+    pygame.event.post(pygame.event.Event(pygame.JOYBUTTONDOWN, joy=0, instance_id=0, button=7))
+    ticks(s, 3)
+    assert s.paused and s.env.elapsed_steps == 2
+    pygame.event.post(pygame.event.Event(pygame.JOYBUTTONDOWN, joy=0, instance_id=0, button=7))
+    pygame.event.post(pygame.event.Event(pygame.JOYAXISMOTION, joy=0, instance_id=0, axis=0, value=-1.0))
+    s.run()
+    ep = load_dataset("human_test").episodes[0]
+    assert ep.meta["input"].startswith("gamepad") and ep.actions[-1][0] == 1.0  # stick left = full left
