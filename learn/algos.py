@@ -1,0 +1,207 @@
+"""The three learners, each one `update(batch, pretrain)` step in plain PyTorch (CORL-style single-function updates).
+
+  BC      actor regresses the data action (MSE).
+  TD3+BC  Fujimoto & Gu 2021: twin critics with target policy smoothing; the actor maximises lambda * Q - MSE to
+          the data action, lambda = alpha / mean|Q|, updated every `policy_freq` critic steps.
+  CQL     Kumar et al. 2020, SAC-based (as CORL's cql.py without the Lagrange variant): twin critics with the
+          conservative logsumexp penalty over random, current-policy and next-policy actions, auto-tuned entropy.
+
+`pretrain=True` (the --bc-steps phase) trains the actor by behaviour cloning only, while the critics already learn
+the value of that cloned policy; when the RL phase starts the critic is no longer random, so the first policy
+improvement steps follow a meaningful Q instead of noise (the crash-prone phase d3rlpy's TD3+BC passes through).
+
+Speed (CPU): all transitions live in one tensor (learn.data), the twin critics are one ensemble module, CQL
+evaluates every sampled action with one critic pass and samples current and next actions with one actor pass.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch.nn import functional as F
+
+from .config import TrainConfig
+from .data import Batch
+from .nets import Actor, EnsembleCritic, GaussianActor
+
+ACT_DIM = 2
+
+
+def _adam(params, lr: float) -> torch.optim.Adam:
+    try:  # fused Adam is one kernel per step; fall back where the build lacks it
+        return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(params, lr=lr, foreach=True)
+
+
+@torch.no_grad()
+def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
+    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+
+
+class BC:
+    def __init__(self, cfg: TrainConfig, obs_dim: int):
+        self.cfg = cfg
+        self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden)
+        self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
+
+    def update(self, b: Batch, pretrain: bool = False) -> dict[str, torch.Tensor]:
+        loss = F.mse_loss(self.actor(b.obs), b.action)
+        self.actor_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.actor_opt.step()
+        return {"loss/actor": loss.detach(), "loss/bc": loss.detach()}
+
+    def state_dict(self) -> dict:
+        return {"actor": self.actor.state_dict(), "actor_opt": self.actor_opt.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        self.actor.load_state_dict(d["actor"])
+        self.actor_opt.load_state_dict(d["actor_opt"])
+
+
+class TD3BC:
+    def __init__(self, cfg: TrainConfig, obs_dim: int):
+        self.cfg = cfg
+        self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2)
+        self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
+        for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
+            p.requires_grad_(False)
+        self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
+        self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
+        self.it = 0
+
+    def update(self, b: Batch, pretrain: bool = False) -> dict[str, torch.Tensor]:
+        c = self.cfg
+        self.it += 1
+        with torch.no_grad():
+            noise = (torch.randn_like(b.action) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
+            next_a = (self.actor_target(b.next_obs) + noise).clamp(-1.0, 1.0)
+            target_q = self.critic_target(b.next_obs, next_a).min(0).values
+            target = b.reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
+        q = self.critic(b.obs, b.action)                                # (2, B): both critics in one pass
+        critic_loss = (q - target).pow(2).mean(1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        out = {"loss/critic": critic_loss.detach(), "q/data": q.detach().mean(), "q/target": target.mean()}
+
+        if pretrain or self.it % c.policy_freq == 0:
+            pi = self.actor(b.obs)
+            bc = F.mse_loss(pi, b.action)
+            if pretrain:
+                actor_loss = bc
+            else:
+                q_pi = self.critic(b.obs, pi)[0]
+                lmbda = c.alpha / q_pi.abs().mean().detach()
+                actor_loss = -lmbda * q_pi.mean() + bc
+                out.update({"q/policy": q_pi.detach().mean(), "lambda": lmbda})
+            self.actor_opt.zero_grad(set_to_none=True)
+            actor_loss.backward()   # also leaves grads on the critic; critic_opt.zero_grad clears them next step
+            self.actor_opt.step()
+            soft_update(self.actor_target, self.actor, c.tau)
+            soft_update(self.critic_target, self.critic, c.tau)
+            out.update({"loss/actor": actor_loss.detach(), "loss/bc": bc.detach()})
+        return out
+
+    def state_dict(self) -> dict:
+        return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+                "actor_target": self.actor_target.state_dict(), "critic_target": self.critic_target.state_dict(),
+                "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(), "it": self.it}
+
+    def load_state_dict(self, d: dict) -> None:
+        for k in ("actor", "critic", "actor_target", "critic_target", "actor_opt", "critic_opt"):
+            getattr(self, k).load_state_dict(d[k])
+        self.it = int(d["it"])
+
+
+class CQL:
+    def __init__(self, cfg: TrainConfig, obs_dim: int):
+        self.cfg = cfg
+        self.actor = GaussianActor(obs_dim, ACT_DIM, cfg.hidden)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2)
+        self.critic_target = copy.deepcopy(self.critic)
+        for p in self.critic_target.parameters():
+            p.requires_grad_(False)
+        self.log_alpha = torch.tensor(math.log(cfg.init_temperature), requires_grad=True)
+        self.actor_opt = _adam(self.actor.parameters(), cfg.cql_actor_lr)
+        self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
+        self.alpha_opt = _adam([self.log_alpha], cfg.temperature_lr)
+        self.target_entropy = -float(ACT_DIM)
+        self.log_uniform_density = ACT_DIM * math.log(0.5)   # uniform on [-1, 1]^A
+
+    def update(self, b: Batch, pretrain: bool = False) -> dict[str, torch.Tensor]:
+        c = self.cfg
+        B, n = b.obs.shape[0], c.cql_n_actions
+        # one actor pass for current and next states, n samples each
+        acts, logp = self.actor.sample(torch.cat([b.obs, b.next_obs]), n)
+        cur_a, cur_logp, next_a, next_logp = acts[:B], logp[:B], acts[B:], logp[B:]
+        pi, pi_logp = cur_a[:, 0], cur_logp[:, 0]
+        alpha = self.log_alpha.exp().detach()
+
+        if pretrain:  # behaviour cloning: log-likelihood of the data action under the squashed Gaussian
+            actor_loss = -self._log_prob(b.obs, b.action).mean()
+        else:
+            q_pi = self.critic(b.obs, pi).min(0).values
+            actor_loss = (alpha * pi_logp - q_pi).mean()
+        alpha_loss = -(self.log_alpha * (pi_logp.detach() + self.target_entropy)).mean()
+
+        with torch.no_grad():
+            target_q = self.critic_target(b.next_obs, next_a[:, 0]).min(0).values
+            target = b.reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
+        # one critic pass over [data action | n random | n current-policy | n next-policy] actions per state
+        rand_a = torch.rand(B, n, ACT_DIM) * 2 - 1
+        all_a = torch.cat([b.action.unsqueeze(1), rand_a, cur_a.detach(), next_a.detach()], dim=1)
+        k = all_a.shape[1]
+        obs_rep = b.obs.unsqueeze(1).expand(B, k, b.obs.shape[1]).reshape(B * k, -1)
+        q_all = self.critic(obs_rep, all_a.reshape(B * k, ACT_DIM)).view(2, B, k)
+        q_data = q_all[:, :, 0]
+        td_loss = (q_data - target).pow(2).mean(1).sum()
+        log_density = torch.cat([torch.full((B, n), self.log_uniform_density), cur_logp.detach(),
+                                 next_logp.detach()], dim=1)       # importance weights of the three proposals
+        lse = torch.logsumexp(q_all[:, :, 1:] - log_density, dim=2)
+        penalty = (lse - q_data).mean(1).sum()
+        critic_loss = td_loss + c.cql_weight * penalty
+
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        self.alpha_opt.zero_grad(set_to_none=True)
+        alpha_loss.backward()
+        self.alpha_opt.step()
+        self.critic_opt.zero_grad(set_to_none=True)   # drops the grads actor_loss left on the critic
+        critic_loss.backward()
+        self.critic_opt.step()
+        soft_update(self.critic_target, self.critic, c.tau)
+        return {"loss/actor": actor_loss.detach(), "loss/critic": critic_loss.detach(), "loss/td": td_loss.detach(),
+                "cql/penalty": penalty.detach(), "q/data": q_data.detach().mean(), "q/target": target.mean(),
+                "alpha": alpha, "entropy": -pi_logp.detach().mean()}
+
+    def _log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        mean, log_std = self.actor.dist_params(obs)
+        a = action.clamp(-0.999, 0.999)
+        u = torch.atanh(a)
+        logp = (-0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return logp - torch.log1p(-a.pow(2)).sum(-1)
+
+    def state_dict(self) -> dict:
+        return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+                "critic_target": self.critic_target.state_dict(), "log_alpha": self.log_alpha.detach().clone(),
+                "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
+                "alpha_opt": self.alpha_opt.state_dict()}
+
+    def load_state_dict(self, d: dict) -> None:
+        for k in ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt"):
+            getattr(self, k).load_state_dict(d[k])
+        with torch.no_grad():
+            self.log_alpha.copy_(d["log_alpha"])
+
+
+AGENTS = {"bc": BC, "td3bc": TD3BC, "cql": CQL}
+ACTOR_KINDS = {"bc": Actor, "td3bc": Actor, "cql": GaussianActor}
+
+
+def make_agent(cfg: TrainConfig, obs_dim: int):
+    return AGENTS[cfg.algo](cfg, obs_dim)

@@ -1,0 +1,104 @@
+"""Every hyper-parameter of a training run, in one typed dataclass saved as runs/NAME/config.json.
+
+Defaults follow the papers (TD3+BC: Fujimoto & Gu 2021; CQL: Kumar et al. 2020, SAC-based as in CORL) except where
+measured on this task: smaller step budgets (the S-track datasets are ~10k transitions) and critic warm-up during BC
+pretraining (see learn/train.py).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+ALGOS = ("bc", "td3bc", "cql")
+
+
+class ConfigError(ValueError):
+    """A config file or value that cannot be used; the message names the field."""
+
+
+@dataclass
+class TrainConfig:
+    dataset: str = "s_expert"
+    algo: str = "td3bc"               # bc | td3bc | cql
+    steps: int = 20_000               # gradient updates after BC pretraining
+    bc_steps: int = 0                 # actor BC pretraining updates before td3bc/cql (0 = off); critics warm up too
+    seed: int = 0
+    out: str = ""                     # run folder; "" = runs/<dataset>_<algo>_s<seed>
+
+    # shared
+    batch_size: int = 256
+    hidden: tuple[int, ...] = (256, 256)
+    actor_lr: float = 3e-4
+    critic_lr: float = 3e-4
+    gamma: float = 0.99
+    tau: float = 0.005
+
+    # TD3+BC
+    alpha: float = 2.5                # weight of Q against BC: lambda = alpha / mean|Q|
+    policy_noise: float = 0.2
+    noise_clip: float = 0.5
+    policy_freq: int = 2              # actor (and target) update every N critic updates
+
+    # CQL (SAC-based)
+    cql_weight: float = 5.0           # conservative penalty weight
+    cql_n_actions: int = 10           # sampled actions per state for the logsumexp
+    cql_actor_lr: float = 1e-4
+    temperature_lr: float = 1e-4
+    init_temperature: float = 1.0
+
+    # evaluation / logging
+    eval_every: int = 2_000           # updates between evaluations (0 = only at the end)
+    eval_episodes: int = 10           # episodes per periodic evaluation (fixed seeds)
+    final_eval_episodes: int = 50     # episodes for the final evaluation of best.pt
+    eval_seed: int = 10_000           # periodic (selection) eval episode i uses env seed eval_seed + i
+    test_seed: int = 20_000           # final eval of best.pt uses other seeds, so selection does not inflate it
+    bf16: bool = False                # bfloat16 autocast for hidden layers (output layers stay float32)
+    log_every: int = 250              # updates between TensorBoard scalar writes
+    threads: int = 1                  # torch intra-op threads; 1 measured fastest on 2 shared cores
+
+    def __post_init__(self):
+        self.hidden = tuple(int(h) for h in self.hidden)
+        if self.algo not in ALGOS:
+            raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
+        for name in ("steps", "bc_steps", "eval_every", "log_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("batch_size", "policy_freq", "cql_n_actions", "eval_episodes", "final_eval_episodes", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.algo == "bc" and self.bc_steps:
+            raise ConfigError("bc_steps is pretraining for td3bc/cql; for --algo bc use --steps")
+        if not self.out:
+            self.out = f"runs/{self.dataset.replace('/', '_')}_{self.algo}_s{self.seed}"
+
+    #: fields that may change when a run is resumed (they steer the run, not the learning)
+    RUN_CONTROL = ("steps", "eval_every", "eval_episodes", "final_eval_episodes", "log_every", "threads")
+
+    @property
+    def total_steps(self) -> int:
+        return self.bc_steps + self.steps
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["hidden"] = list(self.hidden)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown config field(s) {', '.join(unknown)}")
+        return cls(**d)
+
+    def save(self, path: Path) -> None:
+        from .checkpoint import atomic_write_bytes
+        atomic_write_bytes(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()), source=str(path))
+        except (OSError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read config ({e})") from None

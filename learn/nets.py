@@ -1,0 +1,101 @@
+"""Networks: deterministic actor (BC, TD3+BC), tanh-Gaussian actor (CQL), and twin critics as ONE ensemble module.
+
+The ensemble keeps both critics' weights in (E, in, out) tensors and runs them with one batched matmul (baddbmm),
+so a twin-critic pass costs one kernel per layer instead of two separate networks' worth of small kernels.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+class Actor(nn.Module):
+    """Deterministic policy: features -> tanh action in [-1, 1]^2."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.net = mlp([obs_dim, *hidden, act_dim])
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.net(obs))
+
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        return self(obs)
+
+
+class GaussianActor(nn.Module):
+    """Tanh-squashed Gaussian policy (SAC/CQL). act() is the deterministic mean action."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.trunk = mlp([obs_dim, *hidden])
+        self.trunk.append(nn.ReLU())
+        self.head = nn.Linear(hidden[-1], 2 * act_dim)
+
+    def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        mean, log_std = self.head(self.trunk(obs)).chunk(2, dim=-1)
+        return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
+
+    def sample(self, obs: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """n reparameterized actions per state: actions (B, n, A) and log-probs (B, n)."""
+        mean, log_std = self.dist_params(obs)
+        std = log_std.exp()
+        eps = torch.randn(obs.shape[0], n, mean.shape[-1], dtype=mean.dtype, device=mean.device)
+        u = mean.unsqueeze(1) + std.unsqueeze(1) * eps
+        a = torch.tanh(u)
+        # log N(u) - log|d tanh/du|, the latter written stably as 2(log2 - u - softplus(-2u))
+        logp = (-0.5 * eps.pow(2) - log_std.unsqueeze(1) - 0.5 * math.log(2 * math.pi)).sum(-1)
+        logp = logp - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return a, logp
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.dist_params(obs)[0])
+
+    def act(self, obs: torch.Tensor) -> torch.Tensor:
+        return self(obs)
+
+
+class EnsembleLinear(nn.Module):
+    def __init__(self, n: int, in_dim: int, out_dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.empty(n, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(n, 1, out_dim))
+        bound = 1 / math.sqrt(in_dim)  # nn.Linear's default init, per member
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (E, B, in)
+        return torch.baddbmm(self.bias, x, self.weight)
+
+
+class EnsembleCritic(nn.Module):
+    """n Q-networks evaluated together: q(obs, action) -> (n, B)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], n: int = 2):
+        super().__init__()
+        self.n = n
+        sizes = [obs_dim + act_dim, *hidden, 1]
+        self.layers = nn.ModuleList(EnsembleLinear(n, sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
+
+    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        x = torch.cat([obs, action], dim=-1)
+        x = x.unsqueeze(0).expand(self.n, *x.shape) if x.dim() == 2 else x
+        for i, layer in enumerate(self.layers):
+            x = layer(x)
+            if i < len(self.layers) - 1:
+                x = F.relu(x)
+        return x.squeeze(-1)
