@@ -303,7 +303,8 @@ def test_gamepad_drives_the_window_session(recorder):
     assert s.env.elapsed_steps == 0
     pygame.event.post(pygame.event.Event(pygame.JOYAXISMOTION, joy=0, instance_id=0, axis=5, value=0.0))
     ticks(s, 2)
-    assert s.phase is Phase.DRIVING and s.env.received[0] == pytest.approx([0.0, (0.5 - 0.08) / (1 - 0.08)])  # half trigger, past the deadzone
+    half_trigger = (0.5 - 0.08) / (1 - 0.08)  # rest -1 .. full +1, minus the 0.08 deadzone
+    assert s.phase is Phase.DRIVING and s.env.received[0] == pytest.approx([0.0, half_trigger])
     pygame.event.post(pygame.event.Event(pygame.JOYBUTTONDOWN, joy=0, instance_id=0, button=7))
     ticks(s, 3)
     assert s.paused and s.env.elapsed_steps == 2
