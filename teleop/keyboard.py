@@ -157,9 +157,6 @@ class KeyboardDriver:
         """A driving key is held: the recorder starts an episode's recording at the first input."""
         return self.keys.controls().any
 
-    def release_all(self) -> None:
-        self.keys.clear()
-
     def reset(self, obs: dict, info: dict) -> None:
         self.action = np.zeros(2, np.float32)
 
