@@ -36,6 +36,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, help="updates between evaluations, 0 = only at the end (default 2000)")
     p.add_argument("--eval-episodes", type=int, help="episodes per periodic evaluation (default 10)")
     p.add_argument("--final-eval-episodes", type=int, help="test episodes for best.pt at the end (default 50)")
+    p.add_argument("--alpha", type=float, help="TD3+BC: weight of Q against BC, lambda = alpha / mean|Q| "
+                   "(default 2.5; lower = closer to the data)")
+    p.add_argument("--n-critics", type=int, help="TD3+BC critic ensemble size; > 2 uses the pessimistic min "
+                   "over the ensemble for the actor (default 2)")
+    p.add_argument("--cql-weight", type=float, help="CQL: conservative penalty weight (default 5)")
     p.add_argument("--batch-size", type=int, help="batch size (default 256)")
     p.add_argument("--threads", type=int, help="torch threads (default 1)")
     p.add_argument("--bf16", action="store_true", default=None, help="bfloat16 autocast for hidden layers")

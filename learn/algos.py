@@ -65,7 +65,7 @@ class TD3BC:
     def __init__(self, cfg: TrainConfig, obs_dim: int):
         self.cfg = cfg
         self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden)
-        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=cfg.n_critics)
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
@@ -81,7 +81,7 @@ class TD3BC:
             next_a = (self.actor_target(b.next_obs) + noise).clamp(-1.0, 1.0)
             target_q = self.critic_target(b.next_obs, next_a).min(0).values
             target = b.reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
-        q = self.critic(b.obs, b.action)                                # (2, B): both critics in one pass
+        q = self.critic(b.obs, b.action)                                # (N, B): all critics in one pass
         critic_loss = (q - target).pow(2).mean(1).sum()
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
@@ -94,7 +94,9 @@ class TD3BC:
             if pretrain:
                 actor_loss = bc
             else:
-                q_pi = self.critic(b.obs, pi)[0]
+                q_all = self.critic(b.obs, pi)
+                # the paper's Q1 for twin critics; a larger ensemble acts on its pessimistic minimum
+                q_pi = q_all[0] if c.n_critics == 2 else q_all.min(0).values
                 lmbda = c.alpha / q_pi.abs().mean().detach()
                 actor_loss = -lmbda * q_pi.mean() + bc
                 out.update({"q/policy": q_pi.detach().mean(), "lambda": lmbda})

@@ -39,6 +39,7 @@ class TrainConfig:
     policy_noise: float = 0.2
     noise_clip: float = 0.5
     policy_freq: int = 2              # actor (and target) update every N critic updates
+    n_critics: int = 2                # TD3+BC critic ensemble; > 2 = pessimistic min over N (SAC-N/EDAC style)
 
     # CQL (SAC-based)
     cql_weight: float = 5.0           # conservative penalty weight
@@ -64,6 +65,8 @@ class TrainConfig:
         for name in ("steps", "bc_steps", "eval_every", "log_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.n_critics < 2:
+            raise ConfigError(f"n_critics must be >= 2, got {self.n_critics}")
         for name in ("batch_size", "policy_freq", "cql_n_actions", "eval_episodes", "final_eval_episodes", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

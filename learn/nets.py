@@ -23,15 +23,29 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def fp32(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Run an output layer in float32 even under bf16 autocast: Q targets and actions need the precision
+    (bf16 keeps ~3 significant digits, about the size of one step's reward at Q ~ 30)."""
+    with torch.autocast("cpu", enabled=False):
+        return layer(x.float())
+
+
+def trunk(sizes: list[int]) -> nn.Sequential:
+    net = mlp(sizes)
+    net.append(nn.ReLU())
+    return net
+
+
 class Actor(nn.Module):
     """Deterministic policy: features -> tanh action in [-1, 1]^2."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
         super().__init__()
-        self.net = mlp([obs_dim, *hidden, act_dim])
+        self.trunk = trunk([obs_dim, *hidden])
+        self.head = nn.Linear(hidden[-1], act_dim)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.net(obs))
+        return torch.tanh(fp32(self.head, self.trunk(obs)))
 
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         return self(obs)
@@ -42,12 +56,11 @@ class GaussianActor(nn.Module):
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
         super().__init__()
-        self.trunk = mlp([obs_dim, *hidden])
-        self.trunk.append(nn.ReLU())
+        self.trunk = trunk([obs_dim, *hidden])
         self.head = nn.Linear(hidden[-1], 2 * act_dim)
 
     def dist_params(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        mean, log_std = self.head(self.trunk(obs)).chunk(2, dim=-1)
+        mean, log_std = fp32(self.head, self.trunk(obs)).chunk(2, dim=-1)
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
     def sample(self, obs: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,8 +107,6 @@ class EnsembleCritic(nn.Module):
     def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
         x = torch.cat([obs, action], dim=-1)
         x = x.unsqueeze(0).expand(self.n, *x.shape) if x.dim() == 2 else x
-        for i, layer in enumerate(self.layers):
-            x = layer(x)
-            if i < len(self.layers) - 1:
-                x = F.relu(x)
-        return x.squeeze(-1)
+        for layer in self.layers[:-1]:
+            x = F.relu(layer(x))
+        return fp32(self.layers[-1], x).squeeze(-1)

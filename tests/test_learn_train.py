@@ -1,0 +1,136 @@
+"""learn end to end on a real (tiny) autopilot dataset: CLI run folder, checkpoint round trip, resume, clear errors,
+and a trained BC -> TD3+BC policy that drives further than an untrained one."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from learn import CheckpointError, evaluate, load_policy
+from learn.__main__ import main
+from learn.checkpoint import Policy, load_checkpoint
+from learn.encoding import FEATURE_DIM, Encoder
+from learn.nets import Actor
+from racecar_env import RaceCarEnv
+
+STEPS = ["--bc-steps", "400", "--steps", "400", "--eval-every", "200", "--eval-episodes", "2",
+         "--final-eval-episodes", "3", "--seed", "0"]
+
+
+@pytest.fixture(scope="module")
+def datasets_root(tmp_path_factory):
+    from teleop.record import RecordConfig, record_autopilot
+    root = tmp_path_factory.mktemp("datasets")
+    old = os.environ.get("MINARI_DATASETS_PATH")
+    os.environ["MINARI_DATASETS_PATH"] = str(root)
+    record_autopilot(RecordConfig(dataset="tiny_expert", episodes=4, skill="expert", seed=0, progress=False))
+    yield root
+    if old is None:
+        os.environ.pop("MINARI_DATASETS_PATH", None)
+    else:
+        os.environ["MINARI_DATASETS_PATH"] = old
+
+
+@pytest.fixture(scope="module")
+def run(datasets_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "tiny_td3bc"
+    assert main(["--dataset", "tiny_expert", "--algo", "td3bc", *STEPS, "--out", str(out)]) == 0
+    return out
+
+
+def test_run_folder_has_config_logs_checkpoints_eval_and_video(run, capsys):
+    for rel in ("config.json", "eval.json", "checkpoints/best.pt", "checkpoints/last.pt", "videos/best.mp4"):
+        assert (run / rel).is_file(), rel
+    assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["algo"] == "td3bc" and cfg["bc_steps"] == 400 and cfg["alpha"] == 2.5
+    report = json.loads((run / "eval.json").read_text())
+    assert [h["step"] for h in report["history"]] == [200, 400, 600, 800]
+    assert report["best_periodic"]["step"] > 400          # BC-phase checkpoints are never best.pt of a td3bc run
+    assert report["final"]["episodes"] == 3 and report["final"]["seed0"] == 20_000
+
+
+def test_checkpoint_round_trip_gives_identical_actions_and_results(run):
+    p1, p2 = load_policy(run / "checkpoints" / "last.pt"), load_policy(run / "checkpoints" / "last.pt")
+    assert p1.label == "td3bc" and p1.track == "s_curve" and p1.step == 800
+    env = RaceCarEnv("s_curve")
+    obs, _ = env.reset(seed=3)
+    batch = {k: np.stack([obs[k]] * 3) for k in obs}
+    np.testing.assert_array_equal(p1.act(obs), p2.act(obs))
+    np.testing.assert_allclose(p1.act(batch)[0], p1.act(obs), rtol=1e-6)
+    assert p1.act(obs).dtype == np.float32 and p1.act(obs).shape == (2,)
+    # the eval logged during training (in-memory actor) equals an eval of the saved file on the same seeds
+    report = json.loads((run / "eval.json").read_text())
+    last = report["history"][-1]
+    res = evaluate(p1, "s_curve", episodes=2, seed0=10_000)
+    assert res.mean_return == pytest.approx(last["mean_return"], abs=1e-9)
+    assert res.success_rate == last["success_rate"]
+
+
+def test_resume_continues_the_step_count(run, tmp_path):
+    copy = tmp_path / "resumed"
+    shutil.copytree(run, copy)
+    assert main(["--out", str(copy), "--resume", "--steps", "600", "--final-eval-episodes", "1"]) == 0
+    ck = load_checkpoint(copy / "checkpoints" / "last.pt")
+    assert ck["step"] == 1000
+    assert [h["step"] for h in ck["history"]] == [200, 400, 600, 800, 1000]
+    assert json.loads((copy / "config.json").read_text())["steps"] == 600
+
+
+def test_resume_refuses_to_change_learning_settings(run, tmp_path, capsys):
+    copy = tmp_path / "resumed"
+    shutil.copytree(run, copy)
+    assert main(["--out", str(copy), "--resume", "--algo", "cql"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cannot change algo" in err
+
+
+def test_missing_corrupt_and_foreign_checkpoints_are_one_line_errors(run, tmp_path):
+    with pytest.raises(CheckpointError, match="not found"):
+        load_policy(tmp_path / "nope.pt")
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="bad.pt: not a readable checkpoint"):
+        load_policy(bad)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes((run / "checkpoints" / "best.pt").read_bytes()[:5000])
+    with pytest.raises(CheckpointError, match="truncated.pt"):
+        load_policy(truncated)
+    ck = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    ck["obs_layout_id"] = "obs-0000000000"
+    torch.save(ck, tmp_path / "old_layout.pt")
+    with pytest.raises(CheckpointError, match="observation layout obs-0000000000"):
+        load_policy(tmp_path / "old_layout.pt")
+    del ck["agent"]["actor"]
+    ck["obs_layout_id"] = load_checkpoint(run / "checkpoints" / "best.pt")["obs_layout_id"]
+    torch.save(ck, tmp_path / "damaged.pt")
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_policy(tmp_path / "damaged.pt")
+
+
+def test_policy_refuses_an_env_on_another_track(run):
+    policy = load_policy(run / "checkpoints" / "best.pt")
+    env = RaceCarEnv("hairpin")
+    with pytest.raises(CheckpointError, match="trained on track 's_curve', env runs track 'hairpin'"):
+        policy.check_env(env)
+    policy.check_env(RaceCarEnv("s_curve"))
+
+
+def test_evaluate_cli_reports_and_errors(run, tmp_path, capsys):
+    from learn.evaluate import main as eval_main
+    out = tmp_path / "e.json"
+    assert eval_main([str(run / "checkpoints" / "best.pt"), "--episodes", "1", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["episodes"] == 1
+    assert eval_main([str(tmp_path / "missing.pt")]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_trained_policy_drives_further_than_an_untrained_one(run):
+    trained = load_policy(run / "checkpoints" / "best.pt")
+    torch.manual_seed(0)
+    untrained = Policy(Actor(FEATURE_DIM, 2, (256, 256)), trained.encoder, "s_curve", "untrained")
+    a = evaluate(trained, "s_curve", episodes=3, seed0=30_000)
+    b = evaluate(untrained, "s_curve", episodes=3, seed0=30_000)
+    assert a.mean_progress > b.mean_progress + 0.3, (a.line(), b.line())

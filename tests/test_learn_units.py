@@ -1,0 +1,142 @@
+"""learn: encoder geometry and standardization, episode -> transition semantics, TD targets at terminations."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from learn.algos import CQL, TD3BC
+from learn.config import ConfigError, TrainConfig
+from learn.data import Batch, Transitions
+from learn.encoding import FEATURE_DIM, FEATURE_NAMES, Encoder, features
+from racecar_env import spec
+from racecar_env.datasets import Episode
+
+
+def obs_at(x, y, yaw, **fields):
+    o = np.zeros(spec.OBS_DIM, np.float32)
+    o[spec.OBS_INDEX["x"]], o[spec.OBS_INDEX["y"]] = x, y
+    o[spec.OBS_INDEX["sin_yaw"]], o[spec.OBS_INDEX["cos_yaw"]] = math.sin(yaw), math.cos(yaw)
+    for k, v in fields.items():
+        o[spec.OBS_INDEX[k]] = v
+    return o
+
+
+def feat(f, name):
+    return f[..., FEATURE_NAMES.index(name)]
+
+
+@pytest.mark.parametrize("pose, goal, fwd, left", [
+    ((0, 0, 0.0), (1, 0), 1.0, 0.0),                 # facing +x, goal ahead
+    ((0, 0, math.pi / 2), (0, 2), 2.0, 0.0),         # facing +y (north), goal ahead
+    ((0, 0, math.pi / 2), (-1, 0), 0.0, 1.0),        # facing north, -x is on the car's left
+    ((5, 5, math.pi), (5, 3), 0.0, 2.0),             # facing -x, -y is on the left
+    ((1, 1, math.pi / 4), (2, 2), math.sqrt(2), 0.0),
+])
+def test_goal_is_expressed_in_the_car_frame(pose, goal, fwd, left):
+    f = features(obs_at(*pose), np.array(goal, np.float32))
+    assert feat(f, "goal_fwd") == pytest.approx(fwd, abs=1e-5)
+    assert feat(f, "goal_left") == pytest.approx(left, abs=1e-5)
+    assert feat(f, "goal_dist") == pytest.approx(math.hypot(goal[0] - pose[0], goal[1] - pose[1]), abs=1e-5)
+
+
+def test_features_copy_named_fields_and_drop_absolute_position():
+    o = obs_at(3.0, 4.0, 0.3, v_forward=1.5, yaw_rate=-0.2, lidar_05=2.5)
+    f = features(o, np.array([3.0, 4.0], np.float32))
+    assert "x" not in FEATURE_NAMES and "y" not in FEATURE_NAMES
+    assert feat(f, "v_forward") == pytest.approx(1.5) and feat(f, "yaw_rate") == pytest.approx(-0.2)
+    assert feat(f, "lidar_05") == pytest.approx(2.5) and feat(f, "sin_yaw") == pytest.approx(math.sin(0.3))
+
+
+def test_batched_features_equal_row_by_row():
+    rng = np.random.default_rng(0)
+    obs = rng.uniform(-5, 5, (7, spec.OBS_DIM)).astype(np.float32)
+    goals = rng.uniform(0, 10, (7, 2)).astype(np.float32)
+    batched = features(obs, goals)
+    assert batched.shape == (7, FEATURE_DIM)
+    for i in range(7):
+        np.testing.assert_allclose(batched[i], features(obs[i], goals[i]), rtol=1e-6)
+
+
+def test_encoder_standardizes_and_guards_zero_variance():
+    rng = np.random.default_rng(1)
+    raw = rng.normal(3.0, 2.0, (500, FEATURE_DIM)).astype(np.float32)
+    raw[:, 5] = 7.0                                  # a feature that never varies
+    enc = Encoder.fit(raw)
+    z = enc.normalize(raw)
+    assert np.isfinite(z).all()
+    np.testing.assert_allclose(z[:, 5], 0.0)
+    others = np.delete(z, 5, axis=1)
+    np.testing.assert_allclose(others.mean(0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(others.std(0), 1.0, atol=1e-3)
+    back = Encoder.from_state_dict(enc.state_dict())
+    np.testing.assert_array_equal(back.normalize(raw), z)
+
+
+def test_encoder_refuses_other_feature_sets():
+    d = Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)).state_dict()
+    d["feature_names"] = d["feature_names"][::-1]
+    with pytest.raises(ValueError, match="retrain"):
+        Encoder.from_state_dict(d, source="x.pt")
+
+
+def make_episode(T, terminated, start=0.0):
+    obs = np.stack([obs_at(start + t, 0.0, 0.0) for t in range(T + 1)])
+    goal = np.tile(np.array([100.0, 0.0], np.float32), (T + 1, 1))
+    term, trunc = np.zeros(T, bool), np.zeros(T, bool)
+    (term if terminated else trunc)[-1] = True
+    return Episode(observations={"observation": obs, "achieved_goal": obs[:, :2], "desired_goal": goal},
+                   actions=np.full((T, 2), 0.5, np.float32), rewards=np.arange(T, dtype=np.float64),
+                   terminations=term, truncations=trunc, infos={})
+
+
+def test_transitions_pair_obs_with_next_obs_and_mark_only_terminations_done():
+    eps = [make_episode(4, terminated=True), make_episode(3, terminated=False, start=50.0)]
+    tr = Transitions.from_episodes(eps)
+    assert len(tr) == 7
+    so, sa, sr, sn, sd = tr._sl
+    d = tr.data
+    np.testing.assert_array_equal(d[:, sd].numpy(), [0, 0, 0, 1, 0, 0, 0])   # truncation bootstraps
+    np.testing.assert_array_equal(d[:, sr].numpy(), [0, 1, 2, 3, 0, 1, 2])
+    # next_obs of step t is obs of step t+1, also across the last step (T+1 rows), never the next episode's
+    raw_next = d[:, sn].numpy() * tr.encoder.std + tr.encoder.mean
+    np.testing.assert_allclose(feat(raw_next, "goal_fwd"), [99, 98, 97, 96, 49, 48, 47], atol=1e-3)
+    b = tr.sample(32, torch.Generator().manual_seed(0))
+    assert b.obs.shape == (32, FEATURE_DIM) and b.action.shape == (32, 2) and b.done.shape == (32,)
+
+
+def test_transitions_refuse_t_rows_of_observations():
+    ep = make_episode(4, terminated=True)
+    ep.observations = {k: v[:-1] for k, v in ep.observations.items()}
+    with pytest.raises(ValueError, match="expected T\\+1"):
+        Transitions.from_episodes([ep])
+
+
+def _constant_critic(critic, value):
+    with torch.no_grad():
+        for layer in critic.layers:
+            layer.weight.zero_()
+            layer.bias.zero_()
+        critic.layers[-1].bias.fill_(value)
+
+
+@pytest.mark.parametrize("algo_cls, algo", [(TD3BC, "td3bc"), (CQL, "cql")])
+@pytest.mark.parametrize("done", [0.0, 1.0])
+def test_td_target_stops_at_terminations_and_bootstraps_otherwise(algo_cls, algo, done):
+    cfg = TrainConfig(algo=algo, out="-", gamma=0.9)
+    agent = algo_cls(cfg, FEATURE_DIM)
+    _constant_critic(agent.critic_target, 5.0)
+    b = Batch(torch.zeros(1, FEATURE_DIM), torch.zeros(1, 2), torch.tensor([2.0]), torch.zeros(1, FEATURE_DIM),
+              torch.tensor([done]))
+    m = agent.update(b)
+    expected = 2.0 if done else 2.0 + 0.9 * 5.0
+    assert float(m["q/target"]) == pytest.approx(expected, rel=1e-6)
+
+
+def test_config_rejects_bad_values_with_the_field_name():
+    with pytest.raises(ConfigError, match="algo"):
+        TrainConfig(algo="ppo")
+    with pytest.raises(ConfigError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ConfigError, match="unknown config field.*lr_typo"):
+        TrainConfig.from_dict({"lr_typo": 1})
