@@ -20,7 +20,7 @@ from .session import (Clip, Run, grid_clips, load_demos, parse_count, policy_run
 from .trace import ReplayError
 
 DEFAULT_OUT_ROOT = Path("runs") / "replay"
-DEFAULT_SEED = 10_000  # = learn's TrainConfig.eval_seed: by default a replay shows learn's own evaluation episodes
+DEFAULT_SEED = 20_000  # = learn.evaluate.DEFAULT_EVAL_SEED (the test seeds learn reports final results on)
 
 EPILOG = f"""\
 agents (--policy / --compare):
@@ -78,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", metavar="N|I,J,..",
                    help="rollouts: number of episodes (default 5); dataset: indices 0,3,7 or 2-5 (default 0-4)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,
-                   help=f"seed of the first rollout episode (default {DEFAULT_SEED}, learn's evaluation seeds)")
+                   help=f"seed of the first rollout episode (default {DEFAULT_SEED}: learn's test seeds, so the numbers "
+                        f"match `python -m learn.evaluate`)")
     p.add_argument("--track", help="track name or .json for the autopilot (default: the checkpoint's / dataset's "
                                    "track, else s_curve)")
     p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: see below)")

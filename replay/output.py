@@ -49,6 +49,7 @@ def totals(traces: Sequence[Trace]) -> dict:
     n = len(traces)
     ttg = [t.time_to_goal for t in traces if t.success]
     rets = [t.episode_return for t in traces]
+    prog = [t.progress for t in traces if t.progress is not None]
     return {"episodes": n,
             "success_rate": round(100.0 * sum(t.success for t in traces) / n, 4) if n else None,
             "crash_rate": round(100.0 * sum(t.crash for t in traces) / n, 4) if n else None,
@@ -57,7 +58,8 @@ def totals(traces: Sequence[Trace]) -> dict:
                if any(t.aborted for t in traces) else {}),
             "mean_return": round(float(np.mean(rets)), 6) if n else None,
             "mean_steps": round(float(np.mean([t.steps for t in traces])), 4) if n else None,
-            "mean_time_to_goal": round(float(np.mean(ttg)), 4) if ttg else None}
+            "mean_time_to_goal": round(float(np.mean(ttg)), 4) if ttg else None,
+            "mean_progress": round(float(np.mean(prog)), 6) if prog else None}
 
 
 def run_info(label: str, source: str, traces: Sequence[Trace], **extra) -> dict:

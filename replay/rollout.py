@@ -41,7 +41,8 @@ def rollout_episode(env: RaceCarEnv, agent: Agent, seed: int | None, *, label: s
     return Trace(label=label, episode=episode, seed=seed, observations=np.asarray(observations, np.float32),
                  goals=np.asarray(goals, np.float32), actions=np.asarray(actions, np.float32).reshape(-1, 2),
                  rewards=np.asarray(rewards, np.float64), success=bool(info["is_success"]),
-                 crash=bool(info["collision"]), meta=dict(meta or {}))
+                 crash=bool(info["collision"]),
+                 progress=float(info["progress"]), meta=dict(meta or {}))
 
 
 def rollout(env: RaceCarEnv, agent: Agent, seeds: Iterable[int | None], *, label: str,

@@ -29,6 +29,7 @@ class Trace:
     success: bool
     crash: bool
     aborted: bool = False           # a recorded episode the driver stopped before the env ended it
+    progress: float | None = None   # final info["progress"] (fraction of the centre-line to the goal)
     meta: dict = field(default_factory=dict)   # provenance (driver, skill, source file, ...)
 
     def __post_init__(self):
@@ -70,6 +71,7 @@ class Trace:
         return {"episode": self.episode, "seed": self.seed, "success": bool(self.success), "crash": bool(self.crash),
                 "outcome": self.outcome, "steps": self.steps,
                 "time_to_goal": None if ttg is None else round(ttg, 4), "return": round(self.episode_return, 6),
+                "progress": None if self.progress is None else round(self.progress, 6),
                 **({"driver": self.meta["driver"]} if "driver" in self.meta else {})}
 
 
@@ -85,4 +87,5 @@ def from_dataset_episode(ep, index: int, label: str | None = None) -> Trace:
                  observations=np.asarray(ep.observations["observation"], np.float32),
                  goals=np.asarray(ep.observations["desired_goal"], np.float32),
                  actions=np.asarray(ep.actions, np.float32), rewards=np.asarray(ep.rewards, np.float64),
-                 success=outcome == "success", crash=outcome == "crash", aborted=outcome == "aborted", meta=meta)
+                 success=outcome == "success", crash=outcome == "crash", aborted=outcome == "aborted",
+                 progress=float(np.asarray(ep.infos["progress"])[-1]), meta=meta)

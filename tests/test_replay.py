@@ -49,6 +49,17 @@ def datasets_root(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
+def checkpoint(datasets_root, tmp_path_factory):
+    """A real (tiny) BC checkpoint trained by learn on the module's dataset."""
+    from learn.config import TrainConfig
+    from learn.train import train
+    out = tmp_path_factory.mktemp("run") / "bc_tiny"
+    train(TrainConfig(dataset="demo_mix", algo="bc", steps=100, eval_every=0, eval_episodes=1,
+                      final_eval_episodes=1, out=str(out)), progress=False, log=lambda *a, **k: None)
+    return out / "checkpoints" / "best.pt"
+
+
+@pytest.fixture(scope="module")
 def policy_out(tmp_path_factory):
     out = tmp_path_factory.mktemp("policy")
     assert run_cli("--policy", "autopilot", "--episodes", 2, "--seed", 7, "--out", out) == 0
@@ -97,6 +108,30 @@ def test_eval_info_agrees_with_independent_rollout(policy_out):
         assert e["time_to_goal"] == (pytest.approx(e["steps"] * 0.05) if e["success"] else None)
 
 
+def test_checkpoint_eval_info_agrees_with_learn_evaluate(checkpoint, tmp_path):
+    """The learner's own evaluation of the same checkpoint on the same seeds gives the same per-episode numbers."""
+    from learn import evaluate, load_policy
+    assert run_cli("--policy", checkpoint, "--episodes", 2, "--seed", 20_000, "--out", tmp_path) == 0
+    info = json.loads((tmp_path / "eval_info.json").read_text())
+    assert info["label"] == "bc" and info["source"] == str(checkpoint)
+    policy = load_policy(checkpoint)
+    ref = evaluate(policy, policy.track, episodes=2, seed0=20_000)
+    for mine, theirs in zip(info["episodes"], ref.episodes):
+        assert (mine["seed"], mine["success"], mine["crash"], mine["steps"]) == \
+            (theirs.seed, theirs.success, theirs.crash, theirs.steps)
+        assert mine["return"] == pytest.approx(theirs.ret, abs=1e-5)
+        assert mine["progress"] == pytest.approx(theirs.progress, abs=1e-5)
+    assert info["totals"]["success_rate"] == pytest.approx(100 * ref.success_rate)
+    assert info["totals"]["mean_return"] == pytest.approx(ref.mean_return, abs=1e-5)
+    assert len(list(tmp_path.glob("ep*_seed*.mp4"))) == 2
+
+
+def test_default_seed_is_learns_test_seed():
+    from learn.evaluate import DEFAULT_EVAL_SEED
+    from replay.cli import DEFAULT_SEED
+    assert DEFAULT_SEED == DEFAULT_EVAL_SEED
+
+
 def test_trajectory_png_is_drawn(policy_out):
     img = np.asarray(Image.open(policy_out / "trajectories.png").convert("RGB")).astype(int)
     assert img.shape[0] > 200 and img.shape[1] > 300
@@ -126,12 +161,12 @@ def test_dataset_playback_is_exact_and_concatenated(datasets_root, tmp_path):
     assert renderer.frame(tr, 0).shape == frames[0].shape
 
 
-def test_compare_video_has_one_labelled_panel_per_run(datasets_root, tmp_path):
-    assert run_cli("--compare", "autopilot", "autopilot:noisy", "--dataset", "demo_mix", "--episodes", "1",
+def test_compare_video_has_one_labelled_panel_per_run(datasets_root, checkpoint, tmp_path):
+    assert run_cli("--compare", checkpoint, "autopilot:noisy", "--dataset", "demo_mix", "--episodes", "1",
                    "--out", tmp_path) == 0
     info = json.loads((tmp_path / "eval_info.json").read_text())
     labels = [r["label"] for r in info["runs"]]
-    assert labels == ["demo (demo_mix)", "autopilot (expert)", "autopilot (noisy)"]
+    assert labels == ["demo (demo_mix)", "bc", "autopilot (noisy)"]
     # every agent started where the demo started (same seed recorded, same first position)
     assert len({r["episodes"][0]["seed"] for r in info["runs"]}) == 1
     frames = decode(tmp_path / "compare.mp4")
@@ -147,7 +182,8 @@ def test_compare_video_has_one_labelled_panel_per_run(datasets_root, tmp_path):
         x0, y0, x1, _ = grid.panel_box(i)
         strip = first[y0:y0 + LABEL_HEIGHT, x0:x1].astype(int)
         text = (strip.min(axis=2) > 180).sum()  # white label text on the dark strip (tolerant of H.264 blur)
-        assert text > 80, f"panel {i} has no label text"
+        assert text > 15, f"panel {i} has no label text"
+        assert (strip[:, :20].min(axis=2) > 180).sum() == 0  # centred text: the strip edges are background
         strips.append(strip)
     assert np.abs(strips[1] - strips[2]).mean() > 1, "different runs need different labels"
     # and the label strip itself is exactly what the grid composes (before encoding)
