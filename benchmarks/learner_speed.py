@@ -3,9 +3,11 @@
 The reference is what a single-file implementation typically does: two separate critic networks, a numpy replay
 buffer with a numpy -> torch copy of every batch, default (for-loop) Adam, a Python loop for the soft update, and
 for CQL separate critic calls per action set with the actor re-run on repeated observations. Both sides use the
-same network sizes (hidden 256x256), batch 256, feature width and synthetic transitions.
+same network sizes (hidden 256x256), batch 256, feature width and synthetic transitions. Our side runs with the
+precision training uses (auto: bf16 autocast for hidden layers on CPUs with native bf16, else fp32); --fp32 forces
+float32 to show the structural gain alone.
 
-    python benchmarks/learner_speed.py [--rounds 3] [--threads 1] [--bf16] [--runs runs/*/eval.json]
+    python benchmarks/learner_speed.py [--rounds 3] [--threads 1] [--fp32] [--runs runs/*/eval.json]
 Last line: `ratio td3bc=X cql=Y` (ours / reference updates per second).
 """
 from __future__ import annotations
@@ -201,18 +203,20 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--td3bc-updates", type=int, default=300, help="updates per round and side")
     p.add_argument("--cql-updates", type=int, default=20, help="updates per round and side")
-    p.add_argument("--bf16", action="store_true", help="run our side with bfloat16 autocast")
+    p.add_argument("--fp32", action="store_true", help="run our side in float32 (default: what training uses, "
+                   "precision=auto: bf16 autocast on CPUs with native bf16)")
     p.add_argument("--runs", nargs="*", default=[], help="eval.json files of training runs: print wall-clock to "
                    "the first periodic eval with >= 90%% success")
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
+    bf16 = TrainConfig(out="-", precision="fp32" if a.fp32 else "auto").bf16
     torch.manual_seed(0)
     np.random.seed(0)
     print(f"threads {a.threads}, batch 256, hidden 256x256, {N_TRANSITIONS} synthetic transitions, "
-          f"{FEATURE_DIM} features, {a.rounds} interleaved rounds{', ours in bf16' if a.bf16 else ''}")
+          f"{FEATURE_DIM} features, {a.rounds} interleaved rounds, ours in {'bf16' if bf16 else 'fp32'}")
     ratios = {}
     for algo, n in (("td3bc", a.td3bc_updates), ("cql", a.cql_updates)):
-        ours, ref = bench(algo, n, a.rounds, a.bf16)
+        ours, ref = bench(algo, n, a.rounds, bf16)
         ratios[algo] = ours / ref
         print(f"{algo:6s} ours {ours:8.1f} upd/s   reference {ref:8.1f} upd/s   x{ours / ref:.2f}")
     for path in a.runs:

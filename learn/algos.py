@@ -35,6 +35,15 @@ def _adam(params, lr: float) -> torch.optim.Adam:
         return torch.optim.Adam(params, lr=lr, foreach=True)
 
 
+def actor_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+    """Step the actor on `loss`, differentiating w.r.t. the actor's parameters only: loss.backward() would also
+    compute (and then discard) weight gradients of the critic the loss passes through, a third of its backward."""
+    params = [p for g in opt.param_groups for p in g["params"]]
+    for p, g in zip(params, torch.autograd.grad(loss, params)):
+        p.grad = g
+    opt.step()
+
+
 @torch.no_grad()
 def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) -> None:
     torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
@@ -94,15 +103,13 @@ class TD3BC:
             if pretrain:
                 actor_loss = bc
             else:
-                q_all = self.critic(b.obs, pi)
-                # the paper's Q1 for twin critics; a larger ensemble acts on its pessimistic minimum
-                q_pi = q_all[0] if c.n_critics == 2 else q_all.min(0).values
+                # the paper's Q1 for twin critics (only member 0 is run); a larger ensemble acts on its minimum
+                q_pi = self.critic(b.obs, pi, members=1)[0] if c.n_critics == 2 else \
+                    self.critic(b.obs, pi).min(0).values
                 lmbda = c.alpha / q_pi.abs().mean().detach()
                 actor_loss = -lmbda * q_pi.mean() + bc
                 out.update({"q/policy": q_pi.detach().mean(), "lambda": lmbda})
-            self.actor_opt.zero_grad(set_to_none=True)
-            actor_loss.backward()   # also leaves grads on the critic; critic_opt.zero_grad clears them next step
-            self.actor_opt.step()
+            actor_step(self.actor_opt, actor_loss)
             soft_update(self.actor_target, self.actor, c.tau)
             soft_update(self.critic_target, self.critic, c.tau)
             out.update({"loss/actor": actor_loss.detach(), "loss/bc": bc.detach()})
@@ -167,13 +174,11 @@ class CQL:
         penalty = (lse - q_data).mean(1).sum()
         critic_loss = td_loss + c.cql_weight * penalty
 
-        self.actor_opt.zero_grad(set_to_none=True)
-        actor_loss.backward()
-        self.actor_opt.step()
+        actor_step(self.actor_opt, actor_loss)
         self.alpha_opt.zero_grad(set_to_none=True)
         alpha_loss.backward()
         self.alpha_opt.step()
-        self.critic_opt.zero_grad(set_to_none=True)   # drops the grads actor_loss left on the critic
+        self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
         soft_update(self.critic_target, self.critic, c.tau)

@@ -23,7 +23,7 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
-def fp32(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def fp32(layer, x: torch.Tensor) -> torch.Tensor:
     """Run an output layer in float32 even under bf16 autocast: Q targets and actions need the precision
     (bf16 keeps ~3 significant digits, about the size of one step's reward at Q ~ 30)."""
     with torch.autocast("cpu", enabled=False):
@@ -91,8 +91,10 @@ class EnsembleLinear(nn.Module):
         nn.init.uniform_(self.weight, -bound, bound)
         nn.init.uniform_(self.bias, -bound, bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (E, B, in)
-        return torch.baddbmm(self.bias, x, self.weight)
+    def forward(self, x: torch.Tensor, n: int | None = None) -> torch.Tensor:  # x: (n, B, in), first n members
+        if n is None or n == self.weight.shape[0]:
+            return torch.baddbmm(self.bias, x, self.weight)
+        return torch.baddbmm(self.bias[:n], x, self.weight[:n])
 
 
 class EnsembleCritic(nn.Module):
@@ -104,9 +106,11 @@ class EnsembleCritic(nn.Module):
         sizes = [obs_dim + act_dim, *hidden, 1]
         self.layers = nn.ModuleList(EnsembleLinear(n, sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
 
-    def forward(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+    def forward(self, obs: torch.Tensor, action: torch.Tensor, members: int | None = None) -> torch.Tensor:
+        """Q of every member (or of the first `members`), shape (n, B)."""
+        n = members or self.n
         x = torch.cat([obs, action], dim=-1)
-        x = x.unsqueeze(0).expand(self.n, *x.shape) if x.dim() == 2 else x
+        x = x.unsqueeze(0).expand(n, *x.shape)
         for layer in self.layers[:-1]:
-            x = F.relu(layer(x))
-        return fp32(self.layers[-1], x).squeeze(-1)
+            x = F.relu_(layer(x, n))   # in place: one less (n, B, hidden) buffer per layer
+        return fp32(lambda h: self.layers[-1](h, n), x).squeeze(-1)

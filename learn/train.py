@@ -72,7 +72,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
         gen.set_state(resumed["rng"]["sampler"])
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.json")
-    log(f"{cfg.algo} on {data_label} ({len(episodes)} episodes, {len(data)} transitions, track {track}); "
+    log(f"{cfg.algo} on {data_label} ({len(episodes)} episodes, {len(data)} transitions, track {track}, "
+        f"{'bf16' if cfg.bf16 else 'fp32'}); "
         f"{'resuming at' if resumed else 'starting at'} step {step}/{cfg.total_steps}; run folder {out}")
 
     writer = SummaryWriter(str(out / "tb"), purge_step=step if resumed else None)
@@ -118,10 +119,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
                smoothing=0.05)
     sums: dict[str, torch.Tensor] = {}
     n_sum = 0
+    bf16 = cfg.bf16
     try:
         while step < cfg.total_steps:
             pretrain = step < cfg.bc_steps
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
                 metrics = agent.update(data.sample(cfg.batch_size, gen), pretrain)
             step += 1
             for k, v in metrics.items():

@@ -45,7 +45,7 @@ def test_run_folder_has_config_logs_checkpoints_eval_and_video(run, capsys):
         assert (run / rel).is_file(), rel
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
     cfg = json.loads((run / "config.json").read_text())
-    assert cfg["algo"] == "td3bc" and cfg["bc_steps"] == 400 and cfg["alpha"] == 2.5
+    assert cfg["algo"] == "td3bc" and cfg["bc_steps"] == 400 and cfg["alpha"] == 0.2
     report = json.loads((run / "eval.json").read_text())
     assert [h["step"] for h in report["history"]] == [200, 400, 600, 800]
     assert report["best_periodic"]["step"] > 400          # BC-phase checkpoints are never best.pt of a td3bc run
