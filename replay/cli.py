@@ -99,6 +99,8 @@ def parse_args(argv=None) -> ReplayConfig:
     if a.policy and a.dataset:
         parser.error("--policy and --dataset show different things: use --compare CKPT --dataset NAME to put a "
                      "policy next to the demos")
+    if a.compare and len(a.compare) < 2 and not a.dataset:
+        parser.error("--compare needs two or more agents (or one agent with --dataset NAME to set it beside the demos)")
     return ReplayConfig(a.policy, a.dataset, a.compare, a.episodes, a.seed, a.track, a.out, a.view, a.concat,
                         a.live, a.lidar)
 
