@@ -94,6 +94,8 @@ def resolve(text: str, seed: int = 0) -> AgentSpec:
         if str(path) not in msg:
             msg = f"cannot load checkpoint {path}: {msg}"
         raise ReplayError(msg) from None
-    label = str(getattr(policy, "label", None) or path.stem)
+    # algorithm and run, e.g. "td3bc (s_expert_td3bc_s0-best)": panels and plots must say which run they show
+    name = short_source(text)
+    label = f"{getattr(policy, 'label', None) or 'policy'} ({name})"
     track = getattr(policy, "track", None)
-    return AgentSpec(text, label, short_source(text), None if track is None else str(track), _policy=policy)
+    return AgentSpec(text, label, name, None if track is None else str(track), _policy=policy)

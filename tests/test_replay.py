@@ -113,7 +113,7 @@ def test_checkpoint_eval_info_agrees_with_learn_evaluate(checkpoint, tmp_path):
     from learn import evaluate, load_policy
     assert run_cli("--policy", checkpoint, "--episodes", 2, "--seed", 20_000, "--out", tmp_path) == 0
     info = json.loads((tmp_path / "eval_info.json").read_text())
-    assert info["label"] == "bc" and info["source"] == str(checkpoint)
+    assert info["label"] == "bc (bc_tiny-best)" and info["source"] == str(checkpoint)
     policy = load_policy(checkpoint)
     ref = evaluate(policy, policy.track, episodes=2, seed0=20_000)
     for mine, theirs in zip(info["episodes"], ref.episodes):
@@ -166,7 +166,7 @@ def test_compare_video_has_one_labelled_panel_per_run(datasets_root, checkpoint,
                    "--out", tmp_path) == 0
     info = json.loads((tmp_path / "eval_info.json").read_text())
     labels = [r["label"] for r in info["runs"]]
-    assert labels == ["demo (demo_mix)", "bc", "autopilot (noisy)"]
+    assert labels == ["demo (demo_mix)", "bc (bc_tiny-best)", "autopilot (noisy)"]
     # every agent started where the demo started (same seed recorded, same first position)
     assert len({r["episodes"][0]["seed"] for r in info["runs"]}) == 1
     frames = decode(tmp_path / "compare.mp4")
