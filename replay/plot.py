@@ -56,7 +56,9 @@ def _draw_run(ax, track: Track, traces: Sequence[Trace], title: str) -> None:
                if counts[k] or k != "aborted"]
     handles += [plt.Line2D([], [], color="#1f3b73", marker="o", ls="", label="start"),
                 plt.Line2D([], [], color="#2ca02c", marker="*", ms=10, ls="", label="goal")]
-    ax.legend(handles=handles, loc="lower right", fontsize=8, framealpha=0.9)
+    # below the map, never over a path (tracks differ in where their empty corners are)
+    ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=len(handles), fontsize=8,
+              frameon=False, handlelength=1.5, columnspacing=1.2)
     ax.set_title(f"{title}: {counts['goal']}/{len(traces)} reached the goal", fontsize=10)
 
 
@@ -67,7 +69,7 @@ def plot_trajectories(path: Path, track: Track, runs: Sequence[tuple[str, Sequen
     rows = math.ceil(n / cols)
     xmin, ymin, xmax, ymax = track.bounds
     w = 7.0
-    h = w * (ymax - ymin + 0.6) / (xmax - xmin + 0.6) + 0.9
+    h = w * (ymax - ymin + 0.6) / (xmax - xmin + 0.6) + 1.3  # + title, axis labels and legend
     fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
     for ax, (title, traces) in zip(axes.flat, runs):
         _draw_run(ax, track, traces, title)
