@@ -7,12 +7,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
 from tqdm import tqdm
 
 from . import agents
 from .frames import FPS, VIEWS, TraceRenderer
-from .output import run_info, write_json, write_mp4
+from .output import run_info, write_json, write_mp4, write_png
 from .plot import plot_trajectories
 from .rollout import episode_seeds, start_options
 from .session import (Clip, Run, grid_clips, load_demos, parse_count, policy_runs, resolve_track, single_clips,
@@ -162,7 +161,7 @@ def write_outputs(out: Path, track, runs: list[Run], clips: list[Clip], names: l
                else {"track": track.name, "runs": blocks})
     plot_trajectories(out / "trajectories.png", track, [(r.label, r.traces) for r in runs])
     first = clips[0]
-    Image.fromarray(first.frame(first.n // 2)).save(out / "preview.png")
+    write_png(out / "preview.png", first.frame(first.n // 2))
     chains = [clips] if len(names) == 1 else [[c] for c in clips]
     videos = []
     for name, chain in tqdm(list(zip(names, chains)), desc="videos", unit="mp4", disable=len(names) < 2,

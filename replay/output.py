@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 
 import imageio.v2 as imageio
 import numpy as np
+from PIL import Image
 from tqdm import tqdm
 
 from .frames import FPS
@@ -41,6 +42,15 @@ def write_json(path: Path, data: dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
+    os.replace(tmp, path)
+    return path
+
+
+def write_png(path: Path, frame: np.ndarray) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.partial.png")
+    Image.fromarray(frame).save(tmp)
     os.replace(tmp, path)
     return path
 
