@@ -2,7 +2,7 @@
 
     python benchmarks/render_speed.py [--episodes 3] [--view topdown]
 
-Uses the autopilot as the policy (no checkpoint needed) and replay's own code path; prints the breakdown and one
+Uses the autopilot as the policy by default (no checkpoint needed; --policy CKPT for a trained one) and replay's own code path; prints the breakdown and one
 final line "render speed: N.Nx real time". Quality bar: >= 5x for the top-down view.
 """
 from __future__ import annotations
@@ -29,9 +29,10 @@ def main() -> None:
     ap.add_argument("--episodes", type=int, default=3)
     ap.add_argument("--view", choices=VIEWS, default="topdown")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--policy", default="autopilot", help="agent to roll out: 'autopilot[:skill]' or a checkpoint")
     a = ap.parse_args()
-    track = load_track("s_curve")
-    spec = agents.resolve("autopilot", a.seed)
+    spec = agents.resolve(a.policy, a.seed)
+    track = load_track(spec.track or "s_curve")
     t0 = time.perf_counter()
     runs = policy_runs([spec], track, list(range(a.seed, a.seed + a.episodes)))
     t_roll = time.perf_counter() - t0
