@@ -1,4 +1,4 @@
-"""Frames of a `Trace`: top-down (Pillow, cheap), chase camera (pybullet tiny renderer, ~20 ms) or both stacked,
+"""Frames of a `Trace`: top-down (Pillow, cheap), chase camera (pybullet tiny renderer, ~40 ms) or both stacked,
 with the HUD (time, speed, steer/throttle bars, reward so far) and an outcome banner held ~1 s at the end.
 Also the side-by-side grid used by comparison videos."""
 from __future__ import annotations
@@ -44,8 +44,8 @@ class ChaseView:
 
 @dataclass
 class TraceRenderer:
-    """Draws frame `f` of a trace. Frames 0..T show the state after each step; frames past T repeat the last state
-    with the outcome banner, so every video holds its ending for HOLD_SECONDS."""
+    """Draws frame `f` of a trace. Frame t < T shows the state after t steps; frames T..T+hold show the final state
+    with the outcome banner, so every video holds its ending for ~HOLD_SECONDS."""
     track: Track
     view: str = "topdown"
     lidar: bool = False
