@@ -238,7 +238,7 @@ class RaceCarEnv(gym.Env):
         if view in ("chase", "both"):
             width = frames[0].shape[1] if frames else 320
             height = (width * 3 // 4) // 2 * 2
-            frames.append(chase_camera(self.sim.p, x, y, yaw, width=width, height=height))
+            frames.append(chase_camera(self.sim.p, x, y, yaw, width=width, height=height, downscale=2 if frames else 1))
         return frames[0] if len(frames) == 1 else np.concatenate(frames, axis=0)
 
     def _show(self, frame: np.ndarray) -> None:

@@ -142,12 +142,12 @@ def load_track(track: "str | Path | Track" = "s_curve") -> Track:
         return track
     text = str(track)
     path = Path(text)
-    if not (path.suffix == ".json" or path.exists()):
+    if not (path.suffix == ".json" or path.is_file()):
         path = TRACKS_DIR / f"{text}.json"
         if not path.exists():
             raise TrackError(f"unknown track '{text}': shipped tracks are {', '.join(shipped_tracks())}, "
                              f"or pass a path to a track .json file")
-    if not path.exists():
+    if not path.is_file():
         raise TrackError(f"track file {path} does not exist")
     try:
         data = json.loads(path.read_text())
