@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-import numpy as np
 
 from racecar_env import RaceCarEnv
+from racecar_env.rollout import run_episode
 
 from .agents import Agent
-from .trace import Trace
+from .trace import Trace, from_dataset_episode
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
@@ -26,23 +26,7 @@ def make_env(track) -> RaceCarEnv:
 
 def rollout_episode(env: RaceCarEnv, agent: Agent, seed: int | None, *, label: str, episode: int,
                     options: dict | None = None, meta: dict | None = None) -> Trace:
-    obs, info = env.reset(seed=seed, options=options)
-    if hasattr(agent, "reset"):
-        agent.reset(obs, info)
-    observations, goals, actions, rewards = [obs["observation"]], [obs["desired_goal"]], [], []
-    terminated = truncated = False
-    while not (terminated or truncated):
-        action = np.asarray(agent.act(obs), dtype=np.float32)
-        obs, reward, terminated, truncated, info = env.step(action)
-        observations.append(obs["observation"])
-        goals.append(obs["desired_goal"])
-        actions.append(action)
-        rewards.append(reward)
-    return Trace(label=label, episode=episode, seed=seed, observations=np.asarray(observations, np.float32),
-                 goals=np.asarray(goals, np.float32), actions=np.asarray(actions, np.float32).reshape(-1, 2),
-                 rewards=np.asarray(rewards, np.float64), success=bool(info["is_success"]),
-                 crash=bool(info["collision"]),
-                 progress=float(info["progress"]), meta=dict(meta or {}))
+    return from_dataset_episode(run_episode(env, agent, seed, options=options, meta=meta), episode, label)
 
 
 def rollout(env: RaceCarEnv, agent: Agent, seeds: Iterable[int | None], *, label: str,

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from racecar_env.datasets import DatasetWriter, Episode, EpisodeRecorder
+from racecar_env.datasets import DatasetWriter
+from racecar_env.rollout import run_episode
 
 DRIVERS = ("keyboard", "gamepad", "autopilot")
 
@@ -51,18 +52,6 @@ def episode_seed(base_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([int(base_seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0] >> 1)
 
 
-def run_episode(env, driver, seed: int, meta: dict | None = None) -> Episode:
-    """One episode from env.reset(seed=seed) until the env ends it; meta = driver provenance + seed + `meta`."""
-    obs, info = env.reset(seed=seed)
-    driver.reset(obs, info)
-    rec = EpisodeRecorder(obs, info)
-    while not rec.done:
-        action = np.asarray(driver.act(obs), dtype=np.float32)
-        obs, reward, terminated, truncated, info = env.step(action)
-        rec.step(action, obs, reward, terminated, truncated, info)
-    return rec.finish({**driver.provenance(), "seed": int(seed), **(meta or {})})
-
-
 def record_autopilot(cfg: RecordConfig) -> RecordResult:
     """Record cfg.episodes autopilot episodes into cfg.dataset (created or appended); each is durable when saved."""
     from tqdm import tqdm
@@ -84,7 +73,7 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
             for _ in range(cfg.episodes):
                 seed = episode_seed(cfg.seed, writer.episodes)
                 driver = Autopilot(env.track, skill=cfg.skill, seed=seed)  # per-episode: replayable from `seed`
-                episode = run_episode(env, driver, seed, {"seed_base": int(cfg.seed)})
+                episode = run_episode(env, driver, seed, meta={"seed_base": int(cfg.seed)})
                 writer.add(episode)  # durable before the next episode starts
                 added += 1
                 successes += episode.success

@@ -12,7 +12,7 @@ from racecar_env import RaceCarEnv, spec
 from racecar_env.datasets import (INFO_KEYS, OBS_KEYS, DatasetError, DatasetWriter, Episode, EpisodeRecorder,
                                   dataset_id, datasets_root, list_datasets, load_dataset, summarize)
 from teleop.autopilot import Autopilot
-from teleop.record import run_episode
+from racecar_env.rollout import run_episode
 
 
 @pytest.fixture
