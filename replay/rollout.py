@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Iterable, Iterator
 
-
 from racecar_env import RaceCarEnv
 from racecar_env.rollout import run_episode
 
