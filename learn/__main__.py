@@ -18,8 +18,9 @@ from pathlib import Path
 from .config import ALGOS, ConfigError, TrainConfig
 
 # small budgets that make a good agent on a 50-episode dataset in about a minute (TD3+BC) on a laptop CPU
-DEFAULT_STEPS = {"bc": 3_000, "td3bc": 6_000, "cql": 3_000}
+DEFAULT_STEPS = {"bc": 3_000, "td3bc": 6_000, "cql": 2_000}
 DEFAULT_BC_STEPS = {"bc": 0, "td3bc": 2_000, "cql": 1_000}
+DEFAULT_EVAL_EVERY = {"bc": 1_000, "td3bc": 1_000, "cql": 500}  # success swings: evaluate often, pick the best
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,8 @@ def build_parser() -> argparse.ArgumentParser:
                    f"(default {', '.join(f'{k} {v}' for k, v in DEFAULT_BC_STEPS.items() if k != 'bc')})")
     p.add_argument("--seed", type=int, help="random seed (default 0)")
     p.add_argument("--out", help="run folder (default runs/<dataset>_<algo>_s<seed>)")
-    p.add_argument("--eval-every", type=int, help="updates between evaluations, 0 = only at the end (default 2000)")
+    p.add_argument("--eval-every", type=int, help="updates between evaluations, 0 = only at the end "
+                   f"(default {', '.join(f'{k} {v}' for k, v in DEFAULT_EVAL_EVERY.items())})")
     p.add_argument("--eval-episodes", type=int, help="episodes per periodic evaluation (default 10)")
     p.add_argument("--final-eval-episodes", type=int, help="test episodes for best.pt at the end (default 50)")
     p.add_argument("--alpha", type=float, help="TD3+BC: weight of Q against BC, lambda = alpha / mean|Q| "
@@ -68,6 +70,7 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     algo = given.get("algo", "td3bc")
     given.setdefault("steps", DEFAULT_STEPS[algo])
     given.setdefault("bc_steps", DEFAULT_BC_STEPS[algo])
+    given.setdefault("eval_every", DEFAULT_EVAL_EVERY[algo])
     return TrainConfig(**given)
 
 

@@ -103,10 +103,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
             writer.add_scalar("eval/time_to_goal_s", s["mean_time_to_goal_s"], step)
         if res.frame is not None:
             writer.add_image("eval/trajectory_episode0", res.frame, step, dataformats="HWC")
-        # BC-phase checkpoints are logged but never picked as best.pt of a td3bc/cql run, so its numbers are the
-        # algorithm's own, not pretraining's
-        candidate = cfg.algo == "bc" or step > cfg.bc_steps
-        improved = candidate and (best is None or _eval_key(s) > _eval_key(best))
+        improved = _candidate(cfg, step) and (best is None or _eval_key(s) > _eval_key(best))
         if improved:
             best = {"step": step, **s}
         p = payload()
@@ -139,7 +136,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
             if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.total_steps:
                 res = run_eval()
                 best_txt = f"best {best['success_rate']:.0%}@{best['step']}" if best else "best: after BC phase"
-                bar.set_postfix_str(f"{'bc' if pretrain else 'rl'} | eval@{step}: {res.success_rate:.0%} success, "
+                phase = "bc" if pretrain or cfg.algo == "bc" else "rl"
+                bar.set_postfix_str(f"{phase} | eval@{step}: {res.success_rate:.0%} success, "
                                     f"return {res.mean_return:.1f} | {best_txt}")
                 writer.flush()
     except KeyboardInterrupt:
@@ -159,13 +157,18 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
                        progress_bar=progress)
         final = {"checkpoint": str(best_path), "step": best["step"], "seed0": cfg.test_seed, **res.to_dict()}
         log(f"best.pt: {res.line()}")
-    first90 = next((h for h in history if h["success_rate"] >= 0.9), None)
+    first90 = next((h for h in history if h["success_rate"] >= 0.9 and _candidate(cfg, h["step"])), None)
     report = {"run": str(out), "algo": cfg.algo, "dataset": data_label, "track": track, "steps": step,
               "wall_s": round(wall(), 2), "first_eval_ge_90pct": first90, "best_periodic": best, "final": final,
               "history": history}
     ckpt.atomic_write_bytes(out / "eval.json", (json.dumps(report, indent=2) + "\n").encode())
     writer.close()
     return TrainResult(out, best, final, step, wall())
+
+
+def _candidate(cfg: TrainConfig, step: int) -> bool:
+    """Checkpoints from BC pretraining are not the algorithm's own: never best.pt of a td3bc/cql run."""
+    return cfg.algo == "bc" or step > cfg.bc_steps
 
 
 def _merge_resume(cfg: TrainConfig, resumed: dict, path: Path) -> TrainConfig:
