@@ -117,3 +117,31 @@ class Autopilot:
             steer += self.rng.normal(0, c.steer_noise)
             throttle += self.rng.normal(0, c.throttle_noise)
         return np.clip(np.array([steer, throttle], dtype=np.float32), -1.0, 1.0)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """How well the autopilot drives a track: `python -m teleop.autopilot --track hairpin --episodes 100`."""
+    import argparse
+
+    from tqdm import tqdm
+
+    from racecar_env import RaceCarEnv
+    from racecar_env.rollout import run_episode
+
+    ap = argparse.ArgumentParser(prog="python -m teleop.autopilot", description=main.__doc__)
+    ap.add_argument("--track", default="s_curve", help="track name or .json path (default s_curve)")
+    ap.add_argument("--skill", default="expert", choices=SKILLS, help="driving skill (default expert)")
+    ap.add_argument("--episodes", type=int, default=100, help="episodes, env seeds 0..N-1 (default 100)")
+    args = ap.parse_args(argv)
+    env = RaceCarEnv(args.track)
+    driver = Autopilot(env.track, args.skill, seed=0)
+    episodes = [run_episode(env, driver, seed) for seed in tqdm(range(args.episodes), unit="ep", desc=args.skill)]
+    wins = [e.steps * spec.CONTROL_DT for e in episodes if e.success]
+    crashes = sum(e.outcome == "crash" for e in episodes)
+    ttg = f"{np.mean(wins):.2f} s" if wins else "-"
+    print(f"autopilot {args.skill} on {env.track.name}: success {len(wins) / len(episodes):.0%}, "
+          f"crash {crashes / len(episodes):.0%}, mean time-to-goal {ttg} ({len(episodes)} episodes)")
+
+
+if __name__ == "__main__":
+    main()
