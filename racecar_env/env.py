@@ -88,6 +88,8 @@ class RaceCarEnv(gym.Env):
         self._window = None
         self._trail: list[tuple[float, float]] = []
         self._episode_return = 0.0
+        self._s = 0.0
+        self.sim.place(self.track.start.x, self.track.start.y, self.track.start.yaw)  # drawable before reset()
 
     # --- gymnasium API --------------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):

@@ -36,6 +36,12 @@ class Hud:
     banner_color: tuple[int, int, int] = (90, 230, 130)
 
 
+def control_bars(action) -> list[tuple[str, float]]:
+    """HUD bars for a (steer, throttle) action. Steer +1 is left, but a bar grows to the right for + values, so the
+    steer bar shows -steer: the bar points where the car turns."""
+    return [("steer", -float(action[0])), ("throttle", float(action[1]))]
+
+
 def _font(size: int) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from racecar_env import Hud, TopDown, spec
-from racecar_env.render import _font, chase_camera, draw_hud
+from racecar_env.render import _font, chase_camera, control_bars, draw_hud
 from racecar_env.track import Goal, Track
 
 FPS = int(round(1.0 / spec.CONTROL_DT))     # videos play in real time: one frame per control step
@@ -91,7 +91,7 @@ class TraceRenderer:
         text, color = BANNERS[trace.outcome]
         if banner and trace.success:
             text += f"  {trace.time_to_goal:.2f} s"
-        return Hud(lines=lines, bars=[("steer", float(a[0])), ("throttle", float(a[1]))],
+        return Hud(lines=lines, bars=control_bars(a),
                    banner=text if banner else None, banner_color=color)
 
     def frame(self, trace, f: int) -> np.ndarray:

@@ -24,7 +24,7 @@ import pygame  # noqa: E402
 
 from racecar_env import RaceCarEnv, spec  # noqa: E402
 from racecar_env.datasets import DatasetWriter, EpisodeRecorder  # noqa: E402
-from racecar_env.render import Hud, TopDown  # noqa: E402
+from racecar_env.render import Hud, TopDown, control_bars  # noqa: E402
 
 from .gamepad import GamepadConfig, GamepadDriver, NoGamepadError  # noqa: E402
 from .keyboard import KeyboardDriver, forward_speed, is_focus_loss  # noqa: E402
@@ -321,10 +321,7 @@ class RecorderSession:
             banner, color = {"success": ("GOAL!", (90, 230, 130)), "crash": ("CRASH", (255, 90, 70)),
                              "timeout": ("TIME UP", (255, 200, 80))}.get(self.outcome, ("END", (235, 235, 235)))
             banner += f"  saved #{s.saved[-1]}"
-        # steer bar to the right = turning right (the action's steer is + = left)
-        return Hud(lines=lines, bars=[("steer", -float(self.last_action[0])),
-                                      ("throttle", float(self.last_action[1]))],
-                   banner=banner, banner_color=color)
+        return Hud(lines=lines, bars=control_bars(self.last_action), banner=banner, banner_color=color)
 
     def draw(self) -> None:
         frame = self.env.render_frame("topdown", hud=self.hud())
