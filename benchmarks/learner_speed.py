@@ -221,9 +221,13 @@ def main(argv=None) -> int:
         print(f"{algo:6s} ours {ours:8.1f} upd/s   reference {ref:8.1f} upd/s   x{ours / ref:.2f}")
     for path in a.runs:
         r = json.loads(Path(path).read_text())
-        f = r.get("first_eval_ge_90pct")
-        print(f"{r['run']}: " + (f"first eval >= 90% success at step {f['step']}, {f['wall_s']:.0f} s wall-clock"
-                                 if f else "no periodic eval reached 90% success"))
+        cfg = json.loads((Path(path).parent / "config.json").read_text())
+        # the algorithm's own evals only (BC-pretraining evals of a td3bc/cql run do not count)
+        f = next((h for h in r["history"] if h["success_rate"] >= 0.9
+                  and (cfg["algo"] == "bc" or h["step"] > cfg["bc_steps"])), None)
+        print(f"{r['run']} ({cfg['algo']}): " + (
+            f"first periodic eval >= 90% success at update {f['step']}, {f['wall_s']:.0f} s wall-clock "
+            f"(training + evals so far)" if f else "no periodic eval reached 90% success"))
     print(f"ratio td3bc={ratios['td3bc']:.2f} cql={ratios['cql']:.2f}")
     return 0
 
