@@ -18,6 +18,7 @@ import numpy as np
 
 from racecar_env import spec
 from racecar_env.env import RaceCarEnv
+from racecar_env.rollout import run_episode
 
 DEFAULT_EVAL_SEED = 20_000  # = TrainConfig.test_seed: the seeds final results are reported on
 
@@ -93,24 +94,14 @@ def evaluate(policy, track: str = "s_curve", episodes: int = 50, seed0: int = DE
     if progress_bar:
         from tqdm import tqdm
         it = tqdm(it, desc="eval", unit="ep", leave=False)
+    grab = (lambda e: frames.append(e.render_frame("topdown"))) if video_path else None
     try:
         for i in it:
-            obs, info = env.reset(seed=seed0 + i)
-            if hasattr(policy, "reset"):
-                policy.reset(obs, info)
-            record = i == 0 and (video_path or picture)
-            ret, steps, done = 0.0, 0, False
-            while not done:
-                obs, r, term, trunc, info = env.step(policy.act(obs))
-                ret += r
-                steps += 1
-                done = term or trunc
-                if record and video_path:
-                    frames.append(env.render_frame("topdown"))
-            if record:
-                last_frame = env.render_frame("topdown")
-            results.append(EpisodeResult(seed0 + i, bool(info["is_success"]), bool(info["collision"]), steps,
-                                         float(ret), float(info["progress"])))
+            ep = run_episode(env, policy, seed0 + i, on_step=grab if i == 0 else None)
+            if i == 0 and (video_path or picture):
+                last_frame = frames[-1] if frames else env.render_frame("topdown")
+            results.append(EpisodeResult(seed0 + i, ep.success, ep.outcome == "crash", ep.steps,
+                                         ep.episode_return, float(ep.infos["progress"][-1])))
     finally:
         if own_env:
             env.close()
