@@ -17,11 +17,13 @@ from pathlib import Path
 
 import torch
 
+from racecar_env import spec
+
 from . import checkpoint as ckpt
 from .algos import make_agent
-from .config import TrainConfig
+from .config import ConfigError, TrainConfig
 from .data import Transitions, load_dataset_episodes
-from .encoding import FEATURE_DIM
+from .encoding import FEATURE_DIM, Encoder
 from .evaluate import EvalResult, evaluate
 
 
@@ -47,6 +49,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
     out = Path(cfg.out)
     last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
     torch.set_num_threads(cfg.threads)
+    if not resume and last_path.exists():
+        raise ConfigError(f"{out} already holds a run (checkpoints/last.pt); continue it with --resume or pick "
+                          f"another --out")
     resumed = ckpt.load_checkpoint(last_path) if resume else None
     if resumed is not None:
         cfg = _merge_resume(cfg, resumed, last_path)
@@ -56,7 +61,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
     else:
         data_label = cfg.dataset
         track = track or "s_curve"
-    encoder = ckpt.Encoder.from_state_dict(resumed["encoder"], str(last_path)) if resumed else None
+    encoder = Encoder.from_state_dict(resumed["encoder"], str(last_path)) if resumed else None
     data = Transitions.from_episodes(episodes, encoder)
     encoder = data.encoder
 
@@ -85,7 +90,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
         return wall0 + time.perf_counter() - t_start
 
     def payload() -> dict:
-        return {"config": cfg.to_dict(), "obs_layout_id": ckpt.spec.OBS_LAYOUT_ID, "track": track,
+        return {"config": cfg.to_dict(), "obs_layout_id": spec.OBS_LAYOUT_ID, "track": track,
                 "dataset": data_label, "encoder": encoder.state_dict(), "agent": agent.state_dict(), "step": step,
                 "wall_s": wall(), "history": history, "best": best,
                 "rng": {"torch": torch.get_rng_state(), "sampler": gen.get_state()}}

@@ -6,6 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import autopilot_datasets
 import torch
 
 from learn import CheckpointError, evaluate, load_policy
@@ -21,16 +22,9 @@ STEPS = ["--bc-steps", "1000", "--steps", "400", "--eval-every", "200", "--eval-
 
 @pytest.fixture(scope="module")
 def datasets_root(tmp_path_factory):
-    from teleop.record import RecordConfig, record_autopilot
-    root = tmp_path_factory.mktemp("datasets")
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    record_autopilot(RecordConfig(dataset="tiny_expert", episodes=8, skill="expert", seed=0, progress=False))
-    yield root
-    if old is None:
-        os.environ.pop("MINARI_DATASETS_PATH", None)
-    else:
-        os.environ["MINARI_DATASETS_PATH"] = old
+    from teleop.record import RecordConfig
+    with autopilot_datasets(tmp_path_factory.mktemp("datasets"), RecordConfig(dataset="tiny_expert", episodes=8, skill="expert", seed=0, progress=False)) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +71,12 @@ def test_resume_continues_the_step_count(run, tmp_path):
     assert ck["step"] == 1600
     assert [h["step"] for h in ck["history"]] == [200, 400, 600, 800, 1000, 1200, 1400, 1600]
     assert json.loads((copy / "config.json").read_text())["steps"] == 600
+
+
+def test_existing_run_folder_needs_resume(run, capsys):
+    assert main(["--dataset", "tiny_expert", "--algo", "td3bc", "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "already holds a run" in err and "--resume" in err
 
 
 def test_resume_refuses_to_change_learning_settings(run, tmp_path, capsys):
