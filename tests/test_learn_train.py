@@ -1,7 +1,6 @@
 """learn end to end on a real (tiny) autopilot dataset: CLI run folder, checkpoint round trip, resume, clear errors,
 and a trained BC -> TD3+BC policy that drives further than an untrained one."""
 import json
-import os
 import shutil
 
 import numpy as np
@@ -23,7 +22,8 @@ STEPS = ["--bc-steps", "1000", "--steps", "400", "--eval-every", "200", "--eval-
 @pytest.fixture(scope="module")
 def datasets_root(tmp_path_factory):
     from teleop.record import RecordConfig
-    with autopilot_datasets(tmp_path_factory.mktemp("datasets"), RecordConfig(dataset="tiny_expert", episodes=8, skill="expert", seed=0, progress=False)) as root:
+    cfg = RecordConfig(dataset="tiny_expert", episodes=8, skill="expert", seed=0, progress=False)
+    with autopilot_datasets(tmp_path_factory.mktemp("datasets"), cfg) as root:
         yield root
 
 

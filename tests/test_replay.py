@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import imageio.v2 as imageio
 import numpy as np
 import pytest
+from conftest import autopilot_datasets
 from PIL import Image
 
 from racecar_env import RaceCarEnv, load_track
@@ -36,16 +36,10 @@ def run_cli(*args) -> int:
 @pytest.fixture(scope="module")
 def datasets_root(tmp_path_factory):
     """A real 3-episode mixed-skill autopilot dataset, recorded once for the module."""
-    from teleop.record import RecordConfig, record_autopilot
-    root = tmp_path_factory.mktemp("datasets")
-    old = os.environ.get("MINARI_DATASETS_PATH")
-    os.environ["MINARI_DATASETS_PATH"] = str(root)
-    record_autopilot(RecordConfig(dataset="demo_mix", episodes=3, skill="mixed", seed=3, progress=False))
-    yield root
-    if old is None:
-        os.environ.pop("MINARI_DATASETS_PATH", None)
-    else:
-        os.environ["MINARI_DATASETS_PATH"] = old
+    from teleop.record import RecordConfig
+    cfg = RecordConfig(dataset="demo_mix", episodes=3, skill="mixed", seed=3, progress=False)
+    with autopilot_datasets(tmp_path_factory.mktemp("datasets"), cfg) as root:
+        yield root
 
 
 @pytest.fixture(scope="module")
