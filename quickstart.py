@@ -29,8 +29,8 @@ class QuickstartConfig:
     dataset: str = "quickstart_s_curve_expert"
     track: str = "s_curve"
     demos: int = 30               # expert autopilot episodes
-    bc_steps: int = 2000          # actor pretraining updates
-    steps: int = 6000             # TD3+BC updates after pretraining
+    bc_steps: int | None = None   # BC pretraining updates (None: learn's default, 5000)
+    steps: int | None = None      # TD3+BC updates after pretraining (None: learn's default, 4000)
     eval_episodes: int = 50       # seeded evaluation episodes (default start jitter)
     videos: int = 3               # evaluation episodes rendered to MP4
     seed: int = 0
@@ -61,8 +61,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--dataset", default=d.dataset, help=f"dataset name (default {d.dataset})")
     ap.add_argument("--track", default=d.track, help=f"track name or .json path (default {d.track})")
     ap.add_argument("--demos", type=int, default=d.demos, help=f"autopilot demos to record (default {d.demos})")
-    ap.add_argument("--bc-steps", type=int, default=d.bc_steps, help=f"BC pretraining updates (default {d.bc_steps})")
-    ap.add_argument("--steps", type=int, default=d.steps, help=f"TD3+BC updates (default {d.steps})")
+    ap.add_argument("--bc-steps", type=int, default=d.bc_steps, help="BC pretraining updates (default: learn's, 5000)")
+    ap.add_argument("--steps", type=int, default=d.steps, help="TD3+BC updates (default: learn's, 4000)")
     ap.add_argument("--eval-episodes", type=int, default=d.eval_episodes,
                     help=f"seeded evaluation episodes (default {d.eval_episodes})")
     ap.add_argument("--videos", type=int, default=d.videos, help=f"episodes rendered to MP4 (default {d.videos})")
@@ -93,10 +93,16 @@ def main(argv: list[str] | None = None) -> None:
     if result_file.exists() and json.loads(result_file.read_text()).get("final"):
         print(f"\n== 2/3 training: reusing the finished run in {train_dir} (--fresh to retrain)")
     else:
-        resume = ["--resume"] if (train_dir / "checkpoints" / "last.pt").exists() else []
-        run([py, "-m", "learn", "--dataset", cfg.dataset, "--algo", "td3bc", "--bc-steps", str(cfg.bc_steps),
-             "--steps", str(cfg.steps), "--seed", str(cfg.seed), "--final-eval-episodes", str(cfg.eval_episodes),
-             "--out", str(train_dir), *resume], "2/3 training: BC pretraining, then TD3+BC, with periodic evaluation")
+        if (train_dir / "checkpoints" / "last.pt").exists():
+            extra = ["--resume"]  # a killed run continues where its last checkpoint left it
+        else:
+            shutil.rmtree(train_dir, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
+            extra = []
+        for flag, value in (("--bc-steps", cfg.bc_steps), ("--steps", cfg.steps)):
+            extra += [flag, str(value)] if value is not None else []
+        run([py, "-m", "learn", "--dataset", cfg.dataset, "--algo", "td3bc", "--seed", str(cfg.seed),
+             "--final-eval-episodes", str(cfg.eval_episodes), "--out", str(train_dir), *extra],
+            "2/3 training: BC pretraining, then TD3+BC, with periodic evaluation")
     best = train_dir / "checkpoints" / "best.pt"
 
     run([py, "-m", "replay", "--policy", str(best), "--episodes", str(cfg.videos), "--out", str(video_dir)], f"3/3 videos: {cfg.videos} evaluation episodes of the best checkpoint")
@@ -109,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
           f"success {final['success_rate']:.0%}, crash {final['crash_rate']:.0%}, "
           f"mean time-to-goal {'-' if ttg is None else f'{ttg:.2f} s'}")
     print(f"  dataset:      python -m teleop info {cfg.dataset}")
-    print(f"  training:     {train_dir}  (tensorboard --logdir {train_dir.relative_to(ROOT) if train_dir.is_relative_to(ROOT) else train_dir})")
+    print(f"  training:     {train_dir}  (tensorboard --logdir {train_dir / 'tb'})")
     print(f"  checkpoint:   {best}")
     print(f"  videos:       {video_dir}  (*.mp4, trajectories.png, eval_info.json)")
     print(f"Results are in {out}")
