@@ -13,12 +13,34 @@ import os
 import sys
 
 import numpy as np
-import pybullet as pb
-import pybullet_data
-from pybullet_utils.bullet_client import BulletClient
 
-from . import spec
-from .track import Track
+
+@contextlib.contextmanager
+def _silenced(stream):
+    """Silence C-level output to `stream`'s file descriptor for the duration (pybullet prints from C)."""
+    try:
+        fd = stream.fileno()
+    except (AttributeError, ValueError, OSError):  # no real file behind it (e.g. captured): nothing to silence
+        yield
+        return
+    stream.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+with _silenced(sys.stderr):  # "pybullet build time: ..." on every import would clutter every CLI's output
+    import pybullet as pb
+import pybullet_data  # noqa: E402
+from pybullet_utils.bullet_client import BulletClient  # noqa: E402
+
+from . import spec  # noqa: E402
+from .track import Track  # noqa: E402
 
 # Joint indices of racecar/racecar.urdf, checked against getJointInfo at load time.
 _JOINTS = {"left_rear_wheel_joint": 2, "right_rear_wheel_joint": 3, "left_steering_hinge_joint": 4,
@@ -34,31 +56,12 @@ RAY_HEIGHT = 0.2             # m above ground: above the wheels, below the chass
 FLIP_LIMIT = 0.7             # rad of roll or pitch counted as a crash
 
 
-@contextlib.contextmanager
-def _quiet_stdout():
-    """Silence C-level stdout (file descriptor 1) for the duration."""
-    try:
-        fd = sys.stdout.fileno()
-    except (AttributeError, ValueError, OSError):  # no real stdout (e.g. captured): nothing to silence
-        yield
-        return
-    sys.stdout.flush()
-    saved = os.dup(fd)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), fd)
-            yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-
-
 class CarSim:
     """Physics of one car on one track. All pybullet calls of the project go through instances of this class."""
 
     def __init__(self, track: Track):
         self.track = track
-        with _quiet_stdout():  # pybullet prints "argv[0]=" on every connect; it would break progress bars
+        with _silenced(sys.stdout):  # pybullet prints "argv[0]=" on every connect; it would break progress bars
             self.p = BulletClient(connection_mode=pb.DIRECT)
         p = self.p
         p.setAdditionalSearchPath(pybullet_data.getDataPath())
