@@ -167,6 +167,7 @@ class RaceCarEnv(gym.Env):
     # --- helpers --------------------------------------------------------------------------------------------------
     @property
     def elapsed_steps(self) -> int:
+        """Env steps taken in this episode (the recorder's tests use it to prove pause stops physics)."""
         return self._steps
 
     def _check_action(self, action) -> tuple[float, float]:

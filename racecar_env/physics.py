@@ -46,7 +46,6 @@ from .track import Track  # noqa: E402
 _JOINTS = {"left_rear_wheel_joint": 2, "right_rear_wheel_joint": 3, "left_steering_hinge_joint": 4,
            "left_front_wheel_joint": 5, "right_steering_hinge_joint": 6, "right_front_wheel_joint": 7}
 DRIVE_WHEELS = (2, 3)
-FREE_WHEELS = (5, 7)
 STEER_HINGES = (4, 6)
 WHEEL_FORCE = 20.0           # N*m motor limit of each driven wheel
 STEER_FORCE = 50.0           # hinge position-control force limit

@@ -90,4 +90,6 @@ def describe() -> str:
     for i, f in enumerate(OBS_FIELDS):
         rng = f"[{f.low:g}, {f.high:g}]"
         rows.append(f"{i:>5}  {f.name:<12} {f.unit:<6} {rng:<16} {f.doc}")
+    rows.append("action:")
+    rows += [f"{i:>5}  {f.name:<12} {f.unit:<6} [{f.low:g}, {f.high:g}]{'':<8} {f.doc}" for i, f in enumerate(ACTION_FIELDS)]
     return "\n".join(rows)
