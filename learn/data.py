@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from racecar_env import spec
+from racecar_env.datasets import flatten_episodes
 
 from .encoding import FEATURE_DIM, Encoder, features
 
@@ -44,23 +44,14 @@ class Transitions:
     def from_episodes(cls, episodes, encoder: Encoder | None = None) -> "Transitions":
         """Build from Episode objects (racecar_env.datasets.Episode or anything with the same fields).
         Fits the encoder on the dataset's observations unless one is given."""
-        if not episodes:
-            raise ValueError("dataset has no episodes")
-        o, no, a, r, d = [], [], [], [], []
-        for i, ep in enumerate(episodes):
-            feats = features(ep.observations["observation"], ep.observations["desired_goal"])
-            T = len(ep.actions)
-            if feats.shape[0] != T + 1:
-                raise ValueError(f"episode {i}: {feats.shape[0]} observations for {T} actions (expected T+1)")
-            o.append(feats[:-1]); no.append(feats[1:])
-            a.append(np.asarray(ep.actions, np.float32).reshape(T, 2))
-            r.append(np.asarray(ep.rewards, np.float32).reshape(T))
-            d.append(np.asarray(ep.terminations, bool).reshape(T).astype(np.float32))
-        obs, next_obs = np.concatenate(o), np.concatenate(no)
+        flat = flatten_episodes(list(episodes))
+        obs = features(flat.observations["observation"], flat.observations["desired_goal"])
+        next_obs = features(flat.next_observations["observation"], flat.next_observations["desired_goal"])
         if encoder is None:
             encoder = Encoder.fit(obs)
-        return cls(encoder.normalize(obs), np.clip(np.concatenate(a), -1, 1), np.concatenate(r),
-                   encoder.normalize(next_obs), np.concatenate(d), encoder)
+        return cls(encoder.normalize(obs), np.clip(np.asarray(flat.actions, np.float32), -1, 1),
+                   np.asarray(flat.rewards, np.float32), encoder.normalize(next_obs),
+                   flat.terminals.astype(np.float32), encoder)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         idx = torch.randint(len(self), (batch_size,), generator=generator)
@@ -70,10 +61,8 @@ class Transitions:
 
 
 def load_dataset_episodes(name: str):
-    """(episodes, track, dataset label) of a recorded dataset; refuses a different observation layout."""
+    """(episodes, track, dataset label) of a recorded dataset. `load_dataset` already refuses a dataset recorded
+    with another observation layout, in one line."""
     from racecar_env.datasets import load_dataset
     ds = load_dataset(name)
-    if ds.layout_id != spec.OBS_LAYOUT_ID:
-        raise ValueError(f"dataset {ds.id}: recorded with observation layout {ds.layout_id}, this code uses "
-                         f"{spec.OBS_LAYOUT_ID}; re-record it")
     return ds.episodes, ds.track, ds.id

@@ -623,30 +623,40 @@ class RaceCarDataset:
 
     def transitions(self, episodes: "list[int] | None" = None) -> Transitions:
         """Flat arrays over the chosen episodes (default all); see `Transitions` for the episode semantics."""
-        eps = [self.episodes[i] for i in episodes] if episodes is not None else self.episodes
         idx = list(episodes) if episodes is not None else list(range(len(self.episodes)))
-        if not eps:
-            raise DatasetError(f"dataset {self.id}: no episodes to make transitions from")
+        return flatten_episodes([self.episodes[i] for i in idx], idx, where=f"dataset {self.id}")
 
-        def cat(arrs):
-            return np.concatenate(arrs, axis=0)
 
-        ends = []
-        for e in eps:
-            end = np.zeros(e.steps, bool)
-            end[-1] = True
-            ends.append(end)
-        return Transitions(
-            observations={k: cat([e.observations[k][:-1] for e in eps]) for k in OBS_KEYS},
-            actions=cat([e.actions for e in eps]),
-            rewards=cat([e.rewards for e in eps]),
-            next_observations={k: cat([e.observations[k][1:] for e in eps]) for k in OBS_KEYS},
-            terminals=cat([e.terminations for e in eps]),
-            timeouts=cat([e.truncations for e in eps]),
-            episode_ends=cat(ends),
-            episode_index=cat([np.full(e.steps, i, np.int64) for i, e in zip(idx, eps)]),
-            step_index=cat([np.arange(e.steps, dtype=np.int64) for e in eps]),
-        )
+def flatten_episodes(eps: "list[Episode]", index: "list[int] | None" = None, where: str = "episodes") -> Transitions:
+    """Episodes (T actions, T+1 observations each) as flat `Transitions`: the one place that pairs obs[t] with
+    obs[t+1], so no stage re-implements the T+1 bookkeeping."""
+    idx = list(index) if index is not None else list(range(len(eps)))
+    if not eps:
+        raise DatasetError(f"{where}: no episodes to make transitions from")
+    for i, e in zip(idx, eps):
+        rows, steps = len(e.observations["observation"]), len(e.actions)
+        if rows != steps + 1:
+            raise DatasetError(f"{where}: episode {i} has {rows} observation rows for {steps} actions, expected T+1")
+
+    def cat(arrs):
+        return np.concatenate(arrs, axis=0)
+
+    ends = []
+    for e in eps:
+        end = np.zeros(e.steps, bool)
+        end[-1] = True
+        ends.append(end)
+    return Transitions(
+        observations={k: cat([e.observations[k][:-1] for e in eps]) for k in OBS_KEYS},
+        actions=cat([e.actions for e in eps]),
+        rewards=cat([e.rewards for e in eps]),
+        next_observations={k: cat([e.observations[k][1:] for e in eps]) for k in OBS_KEYS},
+        terminals=cat([e.terminations for e in eps]),
+        timeouts=cat([e.truncations for e in eps]),
+        episode_ends=cat(ends),
+        episode_index=cat([np.full(e.steps, i, np.int64) for i, e in zip(idx, eps)]),
+        step_index=cat([np.arange(e.steps, dtype=np.int64) for e in eps]),
+    )
 
 
 def _read_episode(did: str, g, index: int) -> Episode:
