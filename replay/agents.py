@@ -37,7 +37,7 @@ class AgentSpec:
     def make(self, track) -> Agent:
         if self._policy is not None:
             return self._policy
-        from teleop.autopilot import Autopilot  # lead's pure-pursuit Driver
+        from teleop.autopilot import Autopilot
         return Autopilot(track, skill=self._skill, seed=self._seed)
 
     def check_env(self, env) -> None:
@@ -70,10 +70,7 @@ def resolve(text: str, seed: int = 0) -> AgentSpec:
     """'autopilot[:skill]' or a checkpoint path. Raises ReplayError (one line) for a missing or unreadable file."""
     if text == AUTOPILOT or text.startswith(AUTOPILOT + ":"):
         skill = text.partition(":")[2] or "expert"
-        try:
-            from teleop.autopilot import SKILLS
-        except ImportError as e:
-            raise ReplayError(f"{text}: the autopilot (teleop.autopilot) is not available: {e}") from None
+        from teleop.autopilot import SKILLS
         if skill not in SKILLS:
             raise ReplayError(f"{text}: unknown autopilot skill {skill!r}; expected one of {', '.join(SKILLS)}")
         return AgentSpec(text, f"autopilot ({skill})", slug(f"autopilot-{skill}"), None, _skill=skill, _seed=seed)
@@ -83,10 +80,7 @@ def resolve(text: str, seed: int = 0) -> AgentSpec:
                           f"runs/NAME/checkpoints/best.pt, or 'autopilot')")
     if not path.is_file():
         raise ReplayError(f"checkpoint {path} is not a file (expected a .pt file)")
-    try:
-        from learn import load_policy
-    except ImportError as e:
-        raise ReplayError(f"cannot load checkpoint {path}: learn.load_policy is not available ({e})") from None
+    from learn import load_policy  # imported here: torch loads only when a checkpoint is asked for
     try:
         policy = load_policy(path)
     except Exception as e:  # noqa: BLE001 - any failure to read a user's file becomes one clear line

@@ -68,10 +68,7 @@ def parse_count(text: str | None) -> int:
 
 def load_demos(name: str, indices_text: str | None) -> tuple[str, list[Trace]]:
     """(track, traces) of the chosen dataset episodes, played back from the stored observations."""
-    try:
-        from racecar_env.datasets import load_dataset
-    except ImportError as e:
-        raise ReplayError(f"cannot read dataset {name}: racecar_env.datasets is not available ({e})") from None
+    from racecar_env.datasets import load_dataset
     try:
         ds = load_dataset(name)
     except Exception as e:  # noqa: BLE001 - DatasetError or a corrupt file: one line either way
