@@ -12,6 +12,7 @@ Reward per step (RewardConfig): progress_weight * metres gained along the centre
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, replace
 
 import gymnasium as gym
@@ -65,7 +66,6 @@ class RaceCarEnv(gym.Env):
         self.max_episode_steps = int(max_episode_steps)
         self.render_mode = render_mode
         self.view = view
-        self.trail_length = trail_length
         self.centerline = Centerline(self.track.centerline)
         self.sim = CarSim(self.track)
 
@@ -86,7 +86,7 @@ class RaceCarEnv(gym.Env):
         self._done = True
         self._topdown: TopDown | None = None
         self._window = None
-        self._trail: list[tuple[float, float]] = []
+        self._trail: deque[tuple[float, float]] = deque(maxlen=trail_length)  # recent positions, drawn
         self._episode_return = 0.0
         self._s = 0.0
         self.sim.place(self.track.start.x, self.track.start.y, self.track.start.yaw)  # drawable before reset()
@@ -107,7 +107,8 @@ class RaceCarEnv(gym.Env):
         self._episode_return = 0.0
         state = self.sim.car_state()
         self._s = self.centerline.project(state[0], state[1])
-        self._trail = [(state[0], state[1])]
+        self._trail.clear()
+        self._trail.append((state[0], state[1]))
         obs, info = self._observe(state), self._info(state, False, False)
         if self.render_mode == "human":
             self.render()
@@ -140,8 +141,6 @@ class RaceCarEnv(gym.Env):
         self._done = terminated or truncated
         self._episode_return += reward
         self._trail.append((x, y))
-        if len(self._trail) > self.trail_length:
-            del self._trail[0]
         obs, info = self._observe(state), self._info(state, success, crashed)
         if self.render_mode == "human":
             self.render()
