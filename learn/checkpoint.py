@@ -5,14 +5,13 @@ save leaves the previous checkpoint intact.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from racecar_env import spec
+from racecar_env.files import write_bytes
 from racecar_env.track import TrackError, load_track
 
 from .encoding import FEATURE_DIM, Encoder
@@ -24,28 +23,10 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and the problem."""
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; results are meant to be shared like any written file
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_checkpoint(path: Path, payload: dict) -> None:
     buf = io.BytesIO()
     torch.save({"format": FORMAT, **payload}, buf)
-    atomic_write_bytes(path, buf.getvalue())
+    write_bytes(path, buf.getvalue())  # atomic + fsync'd: a kill mid-save keeps the previous checkpoint
 
 
 def load_checkpoint(path: "str | Path") -> dict:

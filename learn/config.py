@@ -115,8 +115,8 @@ class TrainConfig:
         return cls(**d)
 
     def save(self, path: Path) -> None:
-        from .checkpoint import atomic_write_bytes
-        atomic_write_bytes(Path(path), (json.dumps(self.to_dict(), indent=2) + "\n").encode())
+        from racecar_env.files import write_json
+        write_json(path, self.to_dict(), durable=True)
 
     @classmethod
     def load(cls, path: Path) -> "TrainConfig":

@@ -9,7 +9,6 @@ Autopilot); a `reset(obs, info)` method, if present, is called at each episode s
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from racecar_env import spec
 from racecar_env.env import RaceCarEnv
+from racecar_env.files import write_json, write_mp4
 from racecar_env.rollout import run_episode
 
 DEFAULT_EVAL_SEED = 20_000  # = TrainConfig.test_seed: the seeds final results are reported on
@@ -106,24 +106,12 @@ def evaluate(policy, track: str = "s_curve", episodes: int = 50, seed0: int = DE
         if own_env:
             env.close()
     if video_path and frames:
-        write_mp4(Path(video_path), frames)
+        write_mp4(video_path, frames, fps=int(round(1 / spec.CONTROL_DT)), desc="eval video", progress=False)
     return EvalResult(results, last_frame)
 
 
-def write_mp4(path: Path, frames: list[np.ndarray]) -> None:
-    import os
-
-    import imageio.v2 as imageio
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    with imageio.get_writer(tmp, fps=int(round(1 / spec.CONTROL_DT)), macro_block_size=2) as w:
-        for f in frames:
-            w.append_data(f)
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
-    from .checkpoint import CheckpointError, atomic_write_bytes, load_policy
+    from .checkpoint import CheckpointError, load_policy
     p = argparse.ArgumentParser(prog="python -m learn.evaluate", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a learn checkpoint, e.g. runs/NAME/checkpoints/best.pt")
@@ -141,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(f"{policy.label} {a.checkpoint}: {res.line()}")
     if a.json:
-        atomic_write_bytes(Path(a.json), (json.dumps(res.to_dict(), indent=2) + "\n").encode())
+        write_json(a.json, res.to_dict())
         print(f"results written to {a.json}" + (f", video to {a.video}" if a.video else ""))
     elif a.video:
         print(f"video written to {a.video}")

@@ -10,7 +10,6 @@ runs/NAME/
 """
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from pathlib import Path
 import torch
 
 from racecar_env import spec
+from racecar_env.files import write_json
 
 from . import checkpoint as ckpt
 from .algos import make_agent
@@ -166,7 +166,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
     report = {"run": str(out), "algo": cfg.algo, "dataset": data_label, "track": track, "steps": step,
               "wall_s": round(wall(), 2), "first_eval_ge_90pct": first90, "best_periodic": best, "final": final,
               "history": history}
-    ckpt.atomic_write_bytes(out / "eval.json", (json.dumps(report, indent=2) + "\n").encode())
+    write_json(out / "eval.json", report, durable=True)
     writer.close()
     return TrainResult(out, best, final, step, wall())
 

@@ -43,7 +43,6 @@ The learner's view: `load_dataset(name).transitions()` flattens all episodes int
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import fcntl
 import json
@@ -60,7 +59,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from . import spec
+from . import files, spec
 from .track import TRACKS_DIR, TrackError, load_track
 
 NAMESPACE = "racecar"
@@ -237,28 +236,8 @@ class EpisodeRecorder:
 
 
 # --- small file helpers ---------------------------------------------------------------------------------------------
-def _fsync(path: Path) -> None:
-    """Flush a file's data, or a folder's entries (a rename is durable only once its folder is fsync'd)."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _atomic_write_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX + path.name, dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, default=_json_default)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync(path.parent)
+    files.write_json(path, obj, durable=True, prefix=_TMP_PREFIX, default=_json_default)
 
 
 def _json_default(obj: Any):
@@ -412,9 +391,9 @@ def _create_dataset(did: str, track: str) -> None:
         data.mkdir()
         with h5py.File(data / DATA_FILE, "w", libver=_LIBVER):
             pass
-        _fsync(data / DATA_FILE)
+        files.fsync(data / DATA_FILE)
         _atomic_write_json(data / METADATA_FILE, _new_dataset_metadata(did, track))
-        _fsync(tmp_dir)
+        files.fsync(tmp_dir)
         try:
             os.rename(tmp_dir, final)
         except OSError as e:
@@ -422,7 +401,7 @@ def _create_dataset(did: str, track: str) -> None:
                 raise
             # another process created it first: use theirs
         else:
-            _fsync(final.parent)
+            files.fsync(final.parent)
             return
     finally:
         if tmp_dir.exists():
@@ -544,17 +523,10 @@ class DatasetWriter:
         """Apply `change(h5py.File)` to a copy of the data file, fsync it, and atomically replace the original."""
         h5py = _h5py()
         main = self.data_dir / DATA_FILE
-        tmp = self.data_dir / f"{_TMP_PREFIX}{DATA_FILE}.{os.getpid()}"
-        try:
+        with files.atomic_path(main, durable=True, prefix=_TMP_PREFIX) as tmp:  # replaced only when complete
             shutil.copyfile(main, tmp)
             with h5py.File(tmp, "a", libver=_LIBVER) as f:
                 change(f)
-            _fsync(tmp)
-            os.replace(tmp, main)  # the commit point
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        _fsync(self.data_dir)
 
     def close(self) -> None:
         if self._lock_fd is not None:

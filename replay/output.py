@@ -2,15 +2,13 @@
 renamed into place only when complete, so a killed run never leaves a truncated video that looks finished)."""
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
-import imageio.v2 as imageio
 import numpy as np
 from PIL import Image
-from tqdm import tqdm
+
+from racecar_env import files
 
 from .frames import FPS
 from .trace import Trace
@@ -18,41 +16,17 @@ from .trace import Trace
 
 def write_mp4(path: Path, frames: Iterable[np.ndarray], *, total: int | None = None, desc: str = "render",
               fps: int = FPS) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.mp4")  # ffmpeg picks the container from the extension
-    # macro_block_size=2: frames are already even-sized; the default 16 would rescale them.
-    # veryfast preset: ~3x cheaper encode than the default for a few % more bytes (render speed is a quality bar).
-    writer = imageio.get_writer(tmp, fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2,
-                                ffmpeg_log_level="error", ffmpeg_params=["-preset", "veryfast", "-crf", "23"])
-    try:
-        for frame in tqdm(frames, total=total, desc=desc, unit="frame", leave=False, dynamic_ncols=True):
-            writer.append_data(frame)
-    except BaseException:
-        writer.close()
-        tmp.unlink(missing_ok=True)
-        raise
-    writer.close()
-    os.replace(tmp, path)
-    return path
+    return files.write_mp4(path, frames, fps=fps, total=total, desc=desc)
 
 
 def write_json(path: Path, data: dict) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-    return path
+    return files.write_json(path, data)
 
 
 def write_png(path: Path, frame: np.ndarray) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    Image.fromarray(frame).save(tmp)
-    os.replace(tmp, path)
-    return path
+    with files.atomic_path(path) as tmp:
+        Image.fromarray(frame).save(tmp)
+    return Path(path)
 
 
 def totals(traces: Sequence[Trace]) -> dict:

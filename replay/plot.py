@@ -3,7 +3,6 @@ One panel per run (a comparison gets one panel per agent, side by side, in one i
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 from typing import Sequence
 
@@ -13,6 +12,7 @@ matplotlib.use("Agg")  # headless: never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Circle, Polygon  # noqa: E402
 
+from racecar_env.files import atomic_path  # noqa: E402
 from racecar_env.track import Track  # noqa: E402
 
 from .trace import Trace  # noqa: E402
@@ -77,10 +77,7 @@ def plot_trajectories(path: Path, track: Track, runs: Sequence[tuple[str, Sequen
         ax.set_visible(False)
     fig.suptitle(f"track {track.name}", fontsize=11)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.partial.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
-    return path
+    return Path(path)

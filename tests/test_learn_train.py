@@ -11,7 +11,7 @@ import torch
 from learn import CheckpointError, evaluate, load_policy
 from learn.__main__ import main
 from learn.checkpoint import Policy, load_checkpoint
-from learn.encoding import FEATURE_DIM, Encoder
+from learn.encoding import FEATURE_DIM
 from learn.nets import Actor
 from racecar_env import RaceCarEnv
 
