@@ -12,7 +12,7 @@ import torch
 
 from racecar_env import spec
 from racecar_env.files import write_bytes
-from racecar_env.track import TrackError, load_track
+from racecar_env.tracks import TrackError, load_track
 
 from .encoding import FEATURE_DIM, Encoder
 

@@ -4,7 +4,7 @@ from gymnasium.envs.registration import register, registry
 from . import spec
 from .env import DEFAULT_MAX_STEPS, RaceCarEnv, RewardConfig
 from .render import Hud, TopDown
-from .track import Centerline, Track, TrackError, load_track, shipped_tracks
+from .tracks import Centerline, Track, TrackError, load_track, shipped_tracks
 
 ENV_ID = "RaceCar-v0"
 if ENV_ID not in registry:

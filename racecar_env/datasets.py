@@ -60,7 +60,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from . import files, spec
-from .track import TRACKS_DIR, TrackError, load_track
+from .tracks import TRACKS_DIR, TrackError, load_track
 
 NAMESPACE = "racecar"
 FORMAT_VERSION = 1

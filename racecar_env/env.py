@@ -22,7 +22,7 @@ from gymnasium import spaces
 from . import spec
 from .physics import FLIP_LIMIT, CarSim
 from .render import Hud, TopDown, chase_camera
-from .track import Centerline, Goal, Track, load_track
+from .tracks import Centerline, Goal, Track, load_track
 
 DEFAULT_MAX_STEPS = 1200  # 60 s at 20 Hz: room for a slow, careful human
 

@@ -40,7 +40,7 @@ import pybullet_data  # noqa: E402
 from pybullet_utils.bullet_client import BulletClient  # noqa: E402
 
 from . import spec  # noqa: E402
-from .track import Track  # noqa: E402
+from .tracks import Track  # noqa: E402
 
 # Joint indices of racecar/racecar.urdf, checked against getJointInfo at load time.
 _JOINTS = {"left_rear_wheel_joint": 2, "right_rear_wheel_joint": 3, "left_steering_hinge_joint": 4,

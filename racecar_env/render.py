@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .physics import CAR_LENGTH, CAR_WIDTH
-from .track import Goal, Track
+from .tracks import Goal, Track
 
 BACKGROUND = (34, 38, 44)
 WALL = (196, 198, 206)

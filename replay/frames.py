@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 
 from racecar_env import Hud, TopDown, spec
 from racecar_env.render import _font, chase_camera, control_bars, draw_hud
-from racecar_env.track import Goal, Track
+from racecar_env.tracks import Goal, Track
 
 FPS = int(round(1.0 / spec.CONTROL_DT))     # videos play in real time: one frame per control step
 HOLD_SECONDS = 1.0

@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.patches import Circle, Polygon  # noqa: E402
 
 from racecar_env.files import atomic_path  # noqa: E402
-from racecar_env.track import Track  # noqa: E402
+from racecar_env.tracks import Track  # noqa: E402
 
 from .trace import Trace  # noqa: E402
 

@@ -9,7 +9,7 @@ import numpy as np
 from tqdm import tqdm
 
 from racecar_env import load_track
-from racecar_env.track import Track, TrackError
+from racecar_env.tracks import Track, TrackError
 
 from . import agents
 from .frames import Grid, TraceRenderer

@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "record" and args.episodes is not None and args.episodes < 1:
         parser.error(f"--episodes must be >= 1, got {args.episodes}")
-    from racecar_env.track import TrackError
+    from racecar_env.tracks import TrackError
 
     try:
         return {"record": _record, "info": _info, "list": _list}[args.command](args)

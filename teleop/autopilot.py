@@ -14,7 +14,7 @@ import numpy as np
 
 from racecar_env import spec
 from racecar_env.physics import CENTER_OFFSET
-from racecar_env.track import Centerline, Track, load_track
+from racecar_env.tracks import Centerline, Track, load_track
 
 WHEELBASE = 0.325          # m, racecar.urdf rear to front axle
 TOP_SPEED = 2.5            # m/s at throttle 1 (50 rad/s wheel speed)

@@ -161,7 +161,7 @@ def test_unknown_track_lists_shipped_tracks():
     (lambda d: d.__setitem__("centerline", [[0, 0]]), "centerline"),
 ])
 def test_malformed_track_file_names_the_field(tmp_path, mutate, field):
-    data = json.loads((racecar_env.track.TRACKS_DIR / "s_curve.json").read_text())
+    data = json.loads((racecar_env.tracks.TRACKS_DIR / "s_curve.json").read_text())
     mutate(data)
     path = tmp_path / "bad.json"
     path.write_text(json.dumps(data))

@@ -1,18 +1,22 @@
-"""Tracks are data: JSON files with walls, start pose, goal and a centre-line (format in README / DESIGN.md).
+"""A track is data: walls, start pose, goal and a centre-line (the JSON format in the README).
 
-`load_track("s_curve")` reads a shipped track from `assets/tracks/`; any other argument is a path to a JSON file.
-Malformed files raise `TrackError` naming the file and the field, so a user's own track fails with a readable line.
+`load_track("s_curve")` reads a shipped track from `assets/tracks/`; a path reads a JSON file; a dict is parsed as
+the JSON content itself. Malformed input raises `TrackError` naming the source and the field.
+
+A track's identity is its content: `Track.track_id` is a hash of the canonical JSON (`Track.to_dict()`), so datasets
+and checkpoints that store the track itself can refer to it by that id, whatever file it once came from.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-TRACKS_DIR = Path(__file__).resolve().parent.parent / "assets" / "tracks"
+TRACKS_DIR = Path(__file__).resolve().parent.parent.parent / "assets" / "tracks"
 
 
 class TrackError(ValueError):
@@ -42,7 +46,23 @@ class Track:
     start: Pose
     goal: Goal
     centerline: np.ndarray     # (K, 2) polyline from start to goal
-    source: str                # path the track was read from
+    source: str                # where it was read from ("<dict>", a path, "generated"): for messages only
+    extra: dict = field(default_factory=dict, compare=False)   # other JSON keys (description, generator, ...)
+
+    def to_dict(self) -> dict:
+        """The track as its JSON content (what a track file holds); `parse_track(t.to_dict())` gives it back."""
+        return {"name": self.name, **self.extra,
+                "walls": self.walls.tolist(), "wall_thickness": self.wall_thickness,
+                "wall_height": self.wall_height,
+                "start": {"x": self.start.x, "y": self.start.y, "yaw": self.start.yaw},
+                "goal": {"x": self.goal.x, "y": self.goal.y, "radius": self.goal.radius},
+                "centerline": self.centerline.tolist()}
+
+    @property
+    def track_id(self) -> str:
+        """Content hash: equal for equal content, whatever the file name or location."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return "trk-" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -111,6 +131,9 @@ def _points(src: str, data: dict, key: str, width: int, min_rows: int) -> np.nda
     return arr
 
 
+_CORE_KEYS = ("name", "walls", "wall_thickness", "wall_height", "start", "goal", "centerline")
+
+
 def parse_track(data: dict, source: str = "<dict>") -> Track:
     """Validate a decoded track JSON object and build a `Track`."""
     src = source
@@ -133,13 +156,16 @@ def parse_track(data: dict, source: str = "<dict>") -> Track:
         wall_thickness=_number(src, data, "wall_thickness", "", positive=True) if "wall_thickness" in data else 0.3,
         wall_height=_number(src, data, "wall_height", "", positive=True) if "wall_height" in data else 0.5,
         start=start, goal=goal, centerline=centerline, source=source,
+        extra={k: v for k, v in data.items() if k not in _CORE_KEYS},
     )
 
 
-def load_track(track: "str | Path | Track" = "s_curve") -> Track:
-    """A shipped track by name (see `shipped_tracks()`), or a path to a track JSON file."""
+def load_track(track: "str | Path | dict | Track" = "s_curve") -> Track:
+    """A shipped track by name (see `shipped_tracks()`), a path to a track JSON file, or the JSON content (dict)."""
     if isinstance(track, Track):
         return track
+    if isinstance(track, dict):
+        return parse_track(track, "<dict>")
     text = str(track)
     path = Path(text)
     if not (path.suffix == ".json" or path.is_file()):
