@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from racecar_env.datasets import flatten_episodes
+from racecar_env.episode import flatten_episodes
 
 from .encoding import FEATURE_DIM, Encoder, features
 
@@ -45,8 +45,8 @@ class Transitions:
         """Build from Episode objects (racecar_env.datasets.Episode or anything with the same fields).
         Fits the encoder on the dataset's observations unless one is given."""
         flat = flatten_episodes(list(episodes))
-        obs = features(flat.observations["observation"], flat.observations["desired_goal"])
-        next_obs = features(flat.next_observations["observation"], flat.next_observations["desired_goal"])
+        obs = features(flat.observations["observation"])
+        next_obs = features(flat.next_observations["observation"])
         if encoder is None:
             encoder = Encoder.fit(obs)
         return cls(encoder.normalize(obs), np.clip(np.asarray(flat.actions, np.float32), -1, 1),

@@ -1,13 +1,14 @@
 """RaceCarEnv: drive a pybullet racecar from the start pose to the goal of a walled track.
 
-Observation (gymnasium-robotics goal convention, fields in `racecar_env.spec`):
-    observation    float32 (OBS_DIM,)  car state + lidar fan, see spec.describe()
-    achieved_goal  float32 (2,)        car centre x, y (m)
-    desired_goal   float32 (2,)        goal centre x, y (m)
+Observation (gymnasium-robotics goal convention; every field in the one table, `racecar_env.spec`):
+    observation    float32 (OBS_DIM,)  pose | motion | lidar | route ahead | goal in the car frame (spec.describe())
+    achieved_goal  float32 (2,)        car centre x, y (m, world frame)
+    desired_goal   float32 (2,)        goal centre x, y (m, world frame)
 Action: float32 (2,) = (steer, throttle) in [-1, 1]; steer +1 = full left, throttle < 0 reverses.
 Reward per step (RewardConfig): progress_weight * metres gained along the centre-line (if dense) - step_cost;
     + goal_bonus and terminated on reaching the goal; - crash_penalty and terminated on wall contact or a flip.
     Running out of time is `truncated`, never `terminated`.
+Tracks: one fixed track, or a generated one per reset (`track="random"`), see racecar_env.tracks.source.
 """
 from __future__ import annotations
 
@@ -17,14 +18,15 @@ from dataclasses import dataclass, replace
 
 import gymnasium as gym
 import numpy as np
-from gymnasium import spaces
 
 from . import spec
 from .physics import FLIP_LIMIT, CarSim
-from .render import Hud, TopDown, chase_camera
-from .tracks import Centerline, Goal, Track, load_track
+from .render import Hud, TopDown
+from .tracks import Centerline, Goal, Track
+from .tracks.source import TrackSource, track_source
 
 DEFAULT_MAX_STEPS = 1200  # 60 s at 20 Hz: room for a slow, careful human
+RESET_OPTIONS = ("start", "start_jitter", "goal", "track")
 
 
 @dataclass(frozen=True)
@@ -39,12 +41,14 @@ class RewardConfig:
 class RaceCarEnv(gym.Env):
     metadata = {"render_modes": ["rgb_array", "human"], "render_fps": int(round(1 / spec.CONTROL_DT))}
 
-    def __init__(self, track: "str | Track" = "s_curve", render_mode: str | None = None, *,
+    def __init__(self, track: "str | dict | Track | TrackSource" = "s_curve", render_mode: str | None = None, *,
                  reward: RewardConfig | None = None, dense_reward: bool | None = None,
                  start_jitter: tuple[float, float] = (0.1, 0.1), goal_mode: str = "fixed",
                  max_episode_steps: int = DEFAULT_MAX_STEPS, view: str = "topdown", trail_length: int = 400):
         """
-        track: shipped track name (see racecar_env.shipped_tracks()) or path to a track JSON file.
+        track: a shipped track name (racecar_env.shipped_tracks()), a path to a track JSON file, the JSON content
+            (dict), a Track, "gen:SEED" (one generated track), or "random" / "random:test" (a generated track per
+            reset from the training / test seed range, drawn from the reset seed).
         render_mode: None, "rgb_array" (returns frames) or "human" (pygame window).
         reward / dense_reward: reward settings; dense_reward=False switches off the progress term.
         start_jitter: (metres, radians) uniform jitter of the start pose at reset; (0, 0) for an exact start.
@@ -57,47 +61,50 @@ class RaceCarEnv(gym.Env):
             raise ValueError(f"goal_mode must be 'fixed' or 'sampled', got {goal_mode!r}")
         if view not in ("topdown", "chase", "both"):
             raise ValueError(f"view must be 'topdown', 'chase' or 'both', got {view!r}")
-        self.track = load_track(track)
+        jitter = np.asarray(start_jitter, dtype=np.float64)
+        if jitter.shape != (2,) or not np.all(np.isfinite(jitter)) or np.any(jitter < 0):
+            raise ValueError(f"start_jitter must be (metres, radians) >= 0, got {start_jitter!r}")
+        self.track_source = track_source(track)
         self.reward_config = reward or RewardConfig()
         if dense_reward is not None:
             self.reward_config = replace(self.reward_config, dense=dense_reward)
-        self.start_jitter = (float(start_jitter[0]), float(start_jitter[1]))
+        self.start_jitter = (float(jitter[0]), float(jitter[1]))
         self.goal_mode = goal_mode
         self.max_episode_steps = int(max_episode_steps)
         self.render_mode = render_mode
         self.view = view
-        self.centerline = Centerline(self.track.centerline)
-        self.sim = CarSim(self.track)
+        self.observation_space = spec.observation_space()
+        self.action_space = spec.action_space()
 
-        xmin, ymin, xmax, ymax = self.track.bounds
-        lo, hi = np.array([xmin, ymin], np.float32), np.array([xmax, ymax], np.float32)
-        obs_low, obs_high = spec.OBS_LOW.copy(), spec.OBS_HIGH.copy()
-        obs_low[:2], obs_high[:2] = lo, hi  # the car stays inside the walls (a test fuzzes this)
-        self.observation_space = spaces.Dict({
-            "observation": spaces.Box(obs_low, obs_high, dtype=np.float32),
-            "achieved_goal": spaces.Box(lo, hi, dtype=np.float32),
-            "desired_goal": spaces.Box(lo, hi, dtype=np.float32),
-        })
-        self.action_space = spaces.Box(-1.0, 1.0, (2,), np.float32)
-
-        self.goal = self.track.goal
-        self._goal_s = self.centerline.project(self.goal.x, self.goal.y)
+        first = self.track_source.draw(np.random.default_rng(0))   # drawable before reset()
+        self.sim = CarSim(first)
+        self._set_track(first)
         self._steps = 0
         self._done = True
+        self._closed = False
         self._topdown: TopDown | None = None
         self._window = None
         self._trail: deque[tuple[float, float]] = deque(maxlen=trail_length)  # recent positions, drawn
         self._episode_return = 0.0
         self._s = 0.0
-        self.sim.place(self.track.start.x, self.track.start.y, self.track.start.yaw)  # drawable before reset()
+        self.sim.place(first.start.x, first.start.y, first.start.yaw)
 
     # --- gymnasium API --------------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """options: {"start": {"x", "y", "yaw"}} for an explicit start pose (no jitter),
-        {"start_jitter": (m, rad)} to override the jitter for this reset, {"goal": {"x", "y"[, "radius"]}} for an
-        explicit goal."""
+        """options (all optional): {"track": any `track` argument} runs this episode on that track; {"start": {"x",
+        "y", "yaw"}} an explicit start pose without jitter (missing keys keep the track's start); {"start_jitter":
+        (m, rad)} overrides the jitter for this reset; {"goal": {"x", "y"[, "radius"]}} an explicit goal."""
+        self._check_open()
         super().reset(seed=seed)
-        options = options or {}
+        options = dict(options or {})
+        unknown = sorted(set(options) - set(RESET_OPTIONS))
+        if unknown:
+            raise ValueError(f"reset options {unknown} are not known; valid keys: {', '.join(RESET_OPTIONS)}")
+        if "track" in options:
+            track = track_source(options["track"]).draw(self.np_random)
+        else:
+            track = self.track_source.draw(self.np_random)
+        self._set_track(track)
         self.goal = self._choose_goal(options)
         self._goal_s = max(self.centerline.project(self.goal.x, self.goal.y), 1e-6)
         x, y, yaw = self._choose_start(options)
@@ -115,6 +122,7 @@ class RaceCarEnv(gym.Env):
         return obs, info
 
     def step(self, action):
+        self._check_open()
         if self._done:
             raise RuntimeError("step() called on a finished episode: call reset() first")
         steer, throttle = self._check_action(action)
@@ -162,12 +170,27 @@ class RaceCarEnv(gym.Env):
             pygame.display.quit()
             self._window = None
         self.sim.close()
+        self._closed = True
 
     # --- helpers --------------------------------------------------------------------------------------------------
     @property
     def elapsed_steps(self) -> int:
         """Env steps taken in this episode (the recorder's tests use it to prove pause stops physics)."""
         return self._steps
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("this RaceCarEnv is closed: make a new one")
+
+    def _set_track(self, track: Track) -> None:
+        """Make `track` the current one (walls swapped only when it changes)."""
+        self.track = track
+        self.sim.set_track(track)
+        if getattr(self, "_centerline_of", None) != track.track_id:
+            self.centerline = Centerline(track.centerline)
+            self._centerline_of = track.track_id
+        self.goal = track.goal
+        self._goal_s = max(self.centerline.project(self.goal.x, self.goal.y), 1e-6)
 
     def _check_action(self, action) -> tuple[float, float]:
         try:
@@ -183,8 +206,10 @@ class RaceCarEnv(gym.Env):
 
     def _choose_goal(self, options: dict) -> Goal:
         if "goal" in options:
-            g = options["goal"]
-            return Goal(float(g["x"]), float(g["y"]), float(g.get("radius", self.track.goal.radius)))
+            g = _pose_option(options["goal"], "goal", ("x", "y", "radius"), {"radius": self.track.goal.radius})
+            if g["radius"] <= 0:
+                raise ValueError(f"reset option goal: radius must be > 0, got {g['radius']}")
+            return Goal(g["x"], g["y"], g["radius"])
         if self.goal_mode == "sampled":
             s = self.np_random.uniform(0.3, 1.0) * self.centerline.length
             gx, gy, _ = self.centerline.point_at(s)
@@ -193,13 +218,18 @@ class RaceCarEnv(gym.Env):
 
     def _choose_start(self, options: dict) -> tuple[float, float, float]:
         if "start" in options:
-            st = options["start"]
-            x, y, yaw = float(st["x"]), float(st["y"]), float(st.get("yaw", self.track.start.yaw))
+            s = self.track.start
+            st = _pose_option(options["start"], "start", ("x", "y", "yaw"), {"x": s.x, "y": s.y, "yaw": s.yaw})
+            x, y, yaw = st["x"], st["y"], st["yaw"]
             self.sim.place(x, y, yaw)
             if self.sim.touches_wall(0.02):
                 raise ValueError(f"reset option start=({x:.2f}, {y:.2f}, {yaw:.2f}) puts the car in a wall")
             return x, y, yaw
-        dpos, dyaw = options.get("start_jitter", self.start_jitter)
+        try:
+            dpos, dyaw = (float(v) for v in options.get("start_jitter", self.start_jitter))
+        except (TypeError, ValueError):
+            raise ValueError(f"reset option start_jitter must be (metres, radians), got "
+                             f"{options['start_jitter']!r}") from None
         s = self.track.start
         for _ in range(100):  # never spawn touching a wall: redraw the jitter
             x = s.x + self.np_random.uniform(-dpos, dpos)
@@ -212,9 +242,18 @@ class RaceCarEnv(gym.Env):
 
     def _observe(self, state) -> dict:
         x, y, yaw, vf, vl, wz, steer, _, _ = state
-        obs = np.empty(spec.OBS_DIM, dtype=np.float32)
-        obs[:8] = (x, y, math.sin(yaw), math.cos(yaw), vf, vl, wz, steer)
-        obs[spec.LIDAR_SLICE] = self.sim.lidar(x, y, yaw)
+        c, s = math.cos(yaw), math.sin(yaw)
+        route = self.centerline.points_at(self._s + _ROUTE_DISTANCES) - (x, y)
+        gx, gy = self.goal.x - x, self.goal.y - y
+        dist = math.hypot(gx, gy)
+        cap = min(1.0, spec.GOAL_RANGE / dist) if dist > 0 else 1.0
+        obs = spec.assemble(
+            pose=(x, y, s, c),
+            motion=(vf, vl, wz, steer),
+            lidar=self.sim.lidar(x, y, yaw),
+            route=np.stack([c * route[:, 0] + s * route[:, 1], -s * route[:, 0] + c * route[:, 1]], axis=1),
+            goal=(cap * (c * gx + s * gy), cap * (-s * gx + c * gy), cap * dist),
+        )
         return {"observation": obs, "achieved_goal": np.array([x, y], np.float32),
                 "desired_goal": np.array([self.goal.x, self.goal.y], np.float32)}
 
@@ -224,23 +263,27 @@ class RaceCarEnv(gym.Env):
         return {"is_success": bool(success), "collision": bool(collision), "progress": float(progress),
                 "distance_to_goal": float(math.hypot(x - self.goal.x, y - self.goal.y))}
 
+    def topdown(self) -> TopDown:
+        """The top-down renderer of the current track (rebuilt when the track changes)."""
+        if self._topdown is None or self._topdown.track.track_id != self.track.track_id:
+            self._topdown = TopDown(self.track)
+        return self._topdown
+
     def render_frame(self, view: str = "topdown", hud: Hud | None = None) -> np.ndarray:
         """A frame of the current state. The env's own HUD shows time, speed and progress unless `hud` is given."""
         x, y, yaw, vf, _, _, steer, _, _ = self.sim.car_state()
         frames = []
         if view in ("topdown", "both"):
-            if self._topdown is None:
-                self._topdown = TopDown(self.track)
             if hud is None:
                 progress = min(max(self._s / self._goal_s, 0.0), 1.0)
                 hud = Hud(lines=[f"t {self._steps * spec.CONTROL_DT:5.2f} s   v {vf:4.2f} m/s   "
                                  f"progress {progress:4.0%}   return {self._episode_return:6.2f}"])
-            frames.append(self._topdown.draw(x, y, yaw, steer_angle=steer, goal=self.goal,
+            frames.append(self.topdown().draw(x, y, yaw, steer_angle=steer, goal=self.goal,
                                              trail=np.asarray(self._trail), hud=hud))
         if view in ("chase", "both"):
             width = frames[0].shape[1] if frames else 320
             height = (width * 3 // 4) // 2 * 2
-            frames.append(chase_camera(self.sim.p, x, y, yaw, width=width, height=height, downscale=2 if frames else 1))
+            frames.append(self.sim.chase_image(x, y, yaw, width, height))
         return frames[0] if len(frames) == 1 else np.concatenate(frames, axis=0)
 
     def _show(self, frame: np.ndarray) -> None:
@@ -252,3 +295,24 @@ class RaceCarEnv(gym.Env):
         pygame.event.pump()
         self._window.blit(pygame.surfarray.make_surface(frame.swapaxes(0, 1)), (0, 0))
         pygame.display.flip()
+
+
+_ROUTE_DISTANCES = np.asarray(spec.ROUTE_DISTANCES, dtype=np.float64)
+
+
+def _pose_option(value, name: str, keys: tuple[str, ...], defaults: dict) -> dict:
+    """A reset option like {"x": 1.0, "y": 0.5}: known keys only, finite numbers, missing keys from `defaults`."""
+    if not isinstance(value, dict):
+        raise ValueError(f"reset option {name} must be a dict with keys {', '.join(keys)}, got {value!r}")
+    unknown = sorted(set(value) - set(keys))
+    if unknown:
+        raise ValueError(f"reset option {name}: unknown keys {unknown}; valid keys: {', '.join(keys)}")
+    out = {**defaults, **value}
+    for k in keys:
+        try:
+            out[k] = float(out[k])
+        except (TypeError, ValueError):
+            raise ValueError(f"reset option {name}.{k} must be a number, got {out[k]!r}") from None
+        if not math.isfinite(out[k]):
+            raise ValueError(f"reset option {name}.{k} must be finite, got {out[k]!r}")
+    return out

@@ -45,14 +45,20 @@ from .tracks import Track  # noqa: E402
 # Joint indices of racecar/racecar.urdf, checked against getJointInfo at load time.
 _JOINTS = {"left_rear_wheel_joint": 2, "right_rear_wheel_joint": 3, "left_steering_hinge_joint": 4,
            "left_front_wheel_joint": 5, "right_steering_hinge_joint": 6, "right_front_wheel_joint": 7}
-DRIVE_WHEELS = (2, 3)
+DRIVE_WHEELS = (2, 3) if spec.DRIVE["driven_wheels"] == "rear" else (2, 3, 5, 7)
 STEER_HINGES = (4, 6)
-WHEEL_FORCE = 20.0           # N*m motor limit of each driven wheel
-STEER_FORCE = 50.0           # hinge position-control force limit
-CENTER_OFFSET = 0.16         # m from the URDF base (rear axle) forward to the car centre (mid-wheelbase)
+WHEEL_FORCE = spec.DRIVE["wheel_force"]   # N*m motor limit of each driven wheel
+STEER_FORCE = spec.DRIVE["steer_force"]   # hinge position-control force limit
+CENTER_OFFSET = spec.CAR_CENTER_OFFSET    # m from the URDF base (rear axle) forward to the car centre
 CAR_LENGTH, CAR_WIDTH = 0.52, 0.30   # m, footprint used for drawing
-RAY_HEIGHT = 0.2             # m above ground: above the wheels, below the chassis sensors, below the 0.5 m walls
 FLIP_LIMIT = 0.7             # rad of roll or pitch counted as a crash
+
+
+def _sky(height: int) -> np.ndarray:
+    """(height, 3) uint8 colour per image row: pale at the horizon, deeper blue at the top."""
+    t = np.linspace(0.0, 1.0, height)[:, None] ** 0.7
+    top, horizon = np.array([70, 120, 190]), np.array([200, 220, 240])
+    return (top + (horizon - top) * t).astype(np.uint8)
 
 
 class CarSim:
@@ -68,7 +74,6 @@ class CarSim:
         p.setGravity(0, 0, -9.81)
         p.setTimeStep(spec.PHYSICS_DT)
         self.ground = p.loadURDF("plane.urdf")
-        self.walls = self._build_walls(track)
         self.car = p.loadURDF("racecar/racecar.urdf", [0, 0, 0.05])
         for name, idx in _JOINTS.items():
             actual = p.getJointInfo(self.car, idx)[1].decode()
@@ -81,14 +86,32 @@ class CarSim:
         for _ in range(240):  # settle on the ground once; every reset restores this settled state
             p.stepSimulation()
         self._rest_z = p.getBasePositionAndOrientation(self.car)[0][2]
-        self._saved = p.saveState()
+        self._settled = p.saveState()   # the car at rest, no walls: every track starts from this
+        self.walls, self._wall_shape, self._saved = -1, -1, -1
+        self.track = None
+        self.set_track(track)
         self._ray_angles = spec.LIDAR_ANGLES
         self._ray_from = np.zeros((spec.LIDAR_RAYS, 3))
         self._ray_to = np.zeros((spec.LIDAR_RAYS, 3))
-        self._ray_from[:, 2] = RAY_HEIGHT
-        self._ray_to[:, 2] = RAY_HEIGHT
+        self._ray_from[:, 2] = spec.LIDAR_HEIGHT
+        self._ray_to[:, 2] = spec.LIDAR_HEIGHT
 
-    def _build_walls(self, track: Track) -> int:
+    def set_track(self, track: Track) -> None:
+        """Swap the walls for `track`'s (~3 ms; a new world would cost ~150 ms). The world then holds exactly what a
+        fresh CarSim(track) holds, from the same settled snapshot, so an episode does not depend on earlier tracks."""
+        if self.track is not None and track.track_id == self.track.track_id:
+            return
+        p = self.p
+        p.restoreState(self._settled)
+        if self.walls >= 0:
+            p.removeBody(self.walls)
+            p.removeCollisionShape(self._wall_shape)
+            p.removeState(self._saved)
+        self.walls, self._wall_shape = self._build_walls(track)
+        self._saved = p.saveState()
+        self.track = track
+
+    def _build_walls(self, track: Track) -> tuple[int, int]:
         p, t, h = self.p, track.wall_thickness, track.wall_height
         half, pos, orn = [], [], []
         for x1, y1, x2, y2 in track.walls:
@@ -102,7 +125,7 @@ class CarSim:
                                           collisionFrameOrientations=orn)
         vis = p.createVisualShapeArray([pb.GEOM_BOX] * n, halfExtents=half, visualFramePositions=pos,
                                        visualFrameOrientations=orn, rgbaColors=[[0.75, 0.75, 0.78, 1]] * n)
-        return p.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis)
+        return p.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis), col
 
     # --- state ----------------------------------------------------------------------------------------------------
     def place(self, x: float, y: float, yaw: float) -> None:
@@ -155,6 +178,28 @@ class CarSim:
         self._ray_to[:, 1] = y + spec.LIDAR_RANGE * np.sin(ang)
         hits = self.p.rayTestBatch(self._ray_from, self._ray_to)
         return np.fromiter((h[2] for h in hits), dtype=np.float64, count=spec.LIDAR_RAYS) * spec.LIDAR_RANGE
+
+    def show_pose(self, x: float, y: float, yaw: float, steer_angle: float) -> None:
+        """Put the car at a recorded pose with its front wheels at `steer_angle` (rad), for drawing only."""
+        self.place(x, y, yaw)
+        for j in STEER_HINGES:
+            self.p.resetJointState(self.car, j, steer_angle)
+
+    def chase_image(self, x: float, y: float, yaw: float, width: int, height: int, *, distance: float = 1.25,
+                    height_m: float = 0.5) -> np.ndarray:
+        """RGB (height, width, 3) from a camera behind the car (pybullet's tiny renderer, ~20 ms at 320x240).
+        Low and close, looking slightly down past the car, so the car fills the lower middle of the frame."""
+        p = self.p
+        c, s = math.cos(yaw), math.sin(yaw)
+        eye = [x - distance * c, y - distance * s, height_m]
+        target = [x + 1.5 * c, y + 1.5 * s, 0.15]
+        view = p.computeViewMatrix(eye, target, [0, 0, 1])
+        proj = p.computeProjectionMatrixFOV(fov=60, aspect=width / height, nearVal=0.05, farVal=40)
+        _, _, rgba, _, seg = p.getCameraImage(width, height, view, proj, renderer=pb.ER_TINY_RENDERER)
+        rgb = np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3].copy()
+        sky = np.asarray(seg).reshape(height, width) < 0   # nothing hit: paint a sky instead of blank white
+        rgb[sky] = _sky(height)[np.nonzero(sky)[0]]
+        return rgb
 
     def close(self) -> None:
         if self.p is not None:

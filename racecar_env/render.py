@@ -42,7 +42,7 @@ def control_bars(action) -> list[tuple[str, float]]:
     return [("steer", -float(action[0])), ("throttle", float(action[1]))]
 
 
-def _font(size: int) -> ImageFont.ImageFont:
+def font(size: int) -> ImageFont.ImageFont:
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow < 10.1
@@ -64,7 +64,7 @@ class TopDown:
         w = int(math.ceil((xmax - xmin + 2 * self.margin_m) * self.px_per_m))
         h = int(math.ceil((ymax - ymin + 2 * self.margin_m) * self.px_per_m))
         self.size = (w + w % 2, h + h % 2)
-        self.font, self.small, self.big = _font(15), _font(12), _font(40)
+        self.font, self.small, self.big = font(15), font(12), font(40)
         self._bg = self._background()
         self._goal_cache: tuple[tuple[float, float, float], Image.Image] | None = None
 
@@ -167,21 +167,3 @@ def draw_hud(img: Image.Image, hud: Hud, fonts: "TopDown") -> None:
     if hud.banner:  # shown for about a second at an episode's end: the outlined big text is affordable there
         d.text((w / 2, h / 2), hud.banner, fill=hud.banner_color, font=fonts.big, anchor="mm",
                stroke_width=3, stroke_fill=(0, 0, 0))
-
-
-def chase_camera(p, x: float, y: float, yaw: float, width: int = 320, height: int = 240,
-                 distance: float = 1.1, height_m: float = 0.55, downscale: int = 1) -> np.ndarray:
-    """Chase view behind the car from pybullet's tiny renderer (~20 ms at 320x240). Close and low so the car fills
-    a good part of the frame. The renderer's cost grows with pixels (644x482: ~160 ms), so large views render at
-    1/downscale size and are scaled up bilinearly."""
-    if downscale > 1:
-        small = chase_camera(p, x, y, yaw, width // downscale, height // downscale, distance, height_m)
-        return np.asarray(Image.fromarray(small).resize((width, height), Image.BILINEAR))
-    import pybullet as pb
-    c, s = math.cos(yaw), math.sin(yaw)
-    eye = [x - distance * c, y - distance * s, height_m]
-    target = [x + 0.8 * c, y + 0.8 * s, 0.1]
-    view = p.computeViewMatrix(eye, target, [0, 0, 1])
-    proj = p.computeProjectionMatrixFOV(fov=70, aspect=width / height, nearVal=0.05, farVal=30)
-    _, _, rgba, _, _ = p.getCameraImage(width, height, view, proj, renderer=pb.ER_TINY_RENDERER)
-    return np.asarray(rgba, dtype=np.uint8).reshape(height, width, 4)[:, :, :3].copy()

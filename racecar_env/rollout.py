@@ -2,7 +2,7 @@
 
 Anything with `act(obs) -> action` drives (a learn Policy, the Autopilot, a keyboard driver); a `reset(obs, info)`
 method, if present, is called at the episode start. The result is a full `datasets.Episode` (T+1 observations,
-the env's terminations/truncations, infos), so a rollout can be saved, evaluated or drawn without re-running it.
+the env's terminations/truncations, infos, the track it ran on), so a rollout can be saved, evaluated or drawn without re-running it.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .datasets import Episode, EpisodeRecorder
+from .episode import Episode, EpisodeRecorder
 from .env import RaceCarEnv
 
 
@@ -31,4 +31,4 @@ def run_episode(env: RaceCarEnv, agent, seed: int | None = None, *, options: dic
         if on_step is not None:
             on_step(env)
     provenance = agent.provenance() if hasattr(agent, "provenance") else {}
-    return rec.finish({**provenance, "seed": None if seed is None else int(seed), **(meta or {})})
+    return rec.finish({**provenance, "seed": None if seed is None else int(seed), **(meta or {})}, track=env.track)

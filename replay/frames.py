@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from racecar_env import Hud, TopDown, spec
-from racecar_env.render import _font, chase_camera, control_bars, draw_hud
+from racecar_env.render import control_bars, draw_hud, font
 from racecar_env.tracks import Goal, Track
 
 FPS = int(round(1.0 / spec.CONTROL_DT))     # videos play in real time: one frame per control step
@@ -26,14 +26,12 @@ class ChaseView:
     """The pybullet chase camera for playback: a car placed at each recorded pose (no physics is stepped)."""
 
     def __init__(self, track: Track):
-        from racecar_env.physics import STEER_HINGES, CarSim
-        self.sim, self._hinges = CarSim(track), STEER_HINGES
+        from racecar_env.physics import CarSim
+        self.sim = CarSim(track)
 
     def frame(self, x: float, y: float, yaw: float, steer: float, width: int, height: int) -> np.ndarray:
-        self.sim.place(x, y, yaw)
-        for j in self._hinges:  # show the recorded steering on the front wheels
-            self.sim.p.resetJointState(self.sim.car, j, steer)
-        return chase_camera(self.sim.p, x, y, yaw, width=width, height=height, downscale=2)
+        self.sim.show_pose(x, y, yaw, steer)   # the recorded steering shows on the front wheels
+        return self.sim.chase_image(x, y, yaw, width, height)
 
     def close(self) -> None:
         self.sim.close()
@@ -125,7 +123,7 @@ class TraceRenderer:
 
 def label_strip(text: str, width: int, height: int = LABEL_HEIGHT) -> np.ndarray:
     img = Image.new("RGB", (width, height), LABEL_BG)
-    ImageDraw.Draw(img).text((width / 2, height / 2), text, fill=LABEL_FG, font=_font(18), anchor="mm")
+    ImageDraw.Draw(img).text((width / 2, height / 2), text, fill=LABEL_FG, font=font(18), anchor="mm")
     return np.asarray(img)
 
 

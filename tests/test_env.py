@@ -71,8 +71,8 @@ def test_same_seed_same_actions_bitwise_identical():
 
 
 def test_two_envs_in_one_process_are_isolated():
-    acts_a = np.tile(np.array([[0.1, 0.8]], np.float32), (40, 1))
-    acts_b = np.tile(np.array([[-0.1, 0.5]], np.float32), (40, 1))
+    acts_a = np.tile(np.array([[0.1, 0.8]], np.float32), (30, 1))
+    acts_b = np.tile(np.array([[-0.1, 0.5]], np.float32), (30, 1))
     alone_a, _ = rollout(RaceCarEnv(), acts_a, seed=1)
     alone_b, _ = rollout(RaceCarEnv("hairpin"), acts_b, seed=2)
     a, b = RaceCarEnv(), RaceCarEnv("hairpin")
@@ -80,7 +80,7 @@ def test_two_envs_in_one_process_are_isolated():
     for act_a, act_b in zip(acts_a, acts_b):  # interleaved, one step each
         got_a.append(a.step(act_a)[0]["observation"].tobytes())
         got_b.append(b.step(act_b)[0]["observation"].tobytes())
-    assert len(alone_a) == len(alone_b) == 41, "the reference runs should not end early"
+    assert len(alone_a) == len(alone_b) == 31, "the reference runs should not end early"
     assert got_a == alone_a and got_b == alone_b
 
 
@@ -249,3 +249,32 @@ def test_human_render_mode_opens_a_pygame_window():
     env.step([0.0, 0.5])
     assert pygame.display.get_surface() is not None
     env.close()
+
+
+@pytest.mark.parametrize("yaw, goal, fwd, left", [
+    (math.pi / 2, (1.0, 2.5), 2.0, 0.0),            # facing north, goal ahead
+    (math.pi / 2, (0.4, 0.5), 0.0, 0.6),            # facing north, -x is on the car's left
+    (0.0, (1.0, 0.2), 0.0, -0.3),                   # facing east, -y is on the right
+    (math.pi / 2, (1.0, 30.5), 10.0, 0.0),          # far goal: true direction, distance capped
+])
+def test_goal_and_route_are_in_the_car_frame(env, yaw, goal, fwd, left):
+    obs, _ = env.reset(seed=0, options={"start": {"x": 1.0, "y": 0.5, "yaw": yaw},
+                                         "goal": {"x": goal[0], "y": goal[1]}})
+    o = obs["observation"]
+    x, y = obs["achieved_goal"]
+    assert spec.field(o, "goal_fwd") == pytest.approx(fwd, abs=0.02)
+    assert spec.field(o, "goal_left") == pytest.approx(left, abs=0.02)
+    assert spec.field(o, "goal_dist") == pytest.approx(min(math.hypot(goal[0] - x, goal[1] - y), spec.GOAL_RANGE),
+                                                        abs=1e-4)
+    if yaw == math.pi / 2:   # the S track's first corridor runs north along x = 1: route points lie straight ahead
+        route = spec.group(o, "route").reshape(-1, 2)
+        np.testing.assert_allclose(route[:5, 1], 0.0, atol=0.02)    # 0 .. 2 m ahead: before the corner at y = 3
+        np.testing.assert_allclose(np.diff(route[:5, 0]), 0.5, atol=0.02)
+        assert np.all(route[6:, 1] < -0.5)   # 4 and 5 m ahead the road has turned east: to the car's right
+
+
+def test_observation_is_built_through_the_table():
+    assert spec.OBS_DIM == sum(len(g) for g in spec.GROUPS.values())
+    with pytest.raises(ValueError, match="lidar"):
+        spec.assemble(pose=[0] * 4, motion=[0] * 4, lidar=[0] * 3, route=[0] * 16, goal=[0] * 3)
+    assert spec.POLICY_FIELDS and not set(spec.POLICY_FIELDS) & {"x", "y", "sin_yaw", "cos_yaw"}

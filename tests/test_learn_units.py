@@ -1,4 +1,4 @@
-"""learn: encoder geometry and standardization, episode -> transition semantics, TD targets at terminations."""
+"""learn: encoder features and standardization, episode -> transition semantics, TD targets at terminations."""
 import math
 
 import numpy as np
@@ -10,7 +10,7 @@ from learn.config import ConfigError, TrainConfig
 from learn.data import Batch, Transitions
 from learn.encoding import FEATURE_DIM, FEATURE_NAMES, Encoder, features
 from racecar_env import spec
-from racecar_env.datasets import Episode
+from racecar_env.episode import Episode
 
 
 def obs_at(x, y, yaw, **fields):
@@ -26,39 +26,27 @@ def feat(f, name):
     return f[..., FEATURE_NAMES.index(name)]
 
 
-@pytest.mark.parametrize("pose, goal, fwd, left", [
-    ((0, 0, 0.0), (1, 0), 1.0, 0.0),                 # facing +x, goal ahead
-    ((0, 0, math.pi / 2), (0, 2), 2.0, 0.0),         # facing +y (north), goal ahead
-    ((0, 0, math.pi / 2), (-1, 0), 0.0, 1.0),        # facing north, -x is on the car's left
-    ((5, 5, math.pi), (5, 3), 0.0, 2.0),             # facing -x, -y is on the left
-    ((1, 1, math.pi / 4), (2, 2), math.sqrt(2), 0.0),
-])
-def test_goal_is_expressed_in_the_car_frame(pose, goal, fwd, left):
-    f = features(obs_at(*pose), np.array(goal, np.float32))
-    assert feat(f, "goal_fwd") == pytest.approx(fwd, abs=1e-5)
-    assert feat(f, "goal_left") == pytest.approx(left, abs=1e-5)
-    assert feat(f, "goal_dist") == pytest.approx(math.hypot(goal[0] - pose[0], goal[1] - pose[1]), abs=1e-5)
-
-
-def test_features_copy_named_fields_and_drop_absolute_position():
-    o = obs_at(3.0, 4.0, 0.3, v_forward=1.5, yaw_rate=-0.2, lidar_05=2.5)
-    f = features(o, np.array([3.0, 4.0], np.float32))
-    assert "x" not in FEATURE_NAMES and "y" not in FEATURE_NAMES
+def test_policy_features_are_the_non_pose_fields_by_name():
+    o = obs_at(3.0, 4.0, 0.3, v_forward=1.5, yaw_rate=-0.2, lidar_05=2.5, route_3_left=-0.7, goal_fwd=4.0)
+    f = features(o)
+    assert set(FEATURE_NAMES).isdisjoint(f.name for f in spec.GROUPS["pose"])   # no absolute position or heading
+    assert FEATURE_NAMES == spec.POLICY_FIELDS
     assert feat(f, "v_forward") == pytest.approx(1.5) and feat(f, "yaw_rate") == pytest.approx(-0.2)
-    assert feat(f, "lidar_05") == pytest.approx(2.5) and feat(f, "sin_yaw") == pytest.approx(math.sin(0.3))
+    assert feat(f, "lidar_05") == pytest.approx(2.5) and feat(f, "route_3_left") == pytest.approx(-0.7)
+    assert feat(f, "goal_fwd") == pytest.approx(4.0)
 
 
 def test_batched_features_equal_row_by_row():
-    rng = np.random.default_rng(0)
-    obs = rng.uniform(-5, 5, (7, spec.OBS_DIM)).astype(np.float32)
-    goals = rng.uniform(0, 10, (7, 2)).astype(np.float32)
-    batched = features(obs, goals)
+    obs = np.random.default_rng(0).uniform(-5, 5, (7, spec.OBS_DIM)).astype(np.float32)
+    batched = features(obs)
     assert batched.shape == (7, FEATURE_DIM)
     for i in range(7):
-        np.testing.assert_allclose(batched[i], features(obs[i], goals[i]), rtol=1e-6)
+        np.testing.assert_array_equal(batched[i], features(obs[i]))
+    with pytest.raises(ValueError, match="last dim"):
+        features(obs[:, :-1])
 
 
-def test_encoder_standardizes_and_guards_zero_variance():
+def test_encoder_standardizes_and_leaves_constant_features_unscaled():
     rng = np.random.default_rng(1)
     raw = rng.normal(3.0, 2.0, (500, FEATURE_DIM)).astype(np.float32)
     raw[:, 5] = 7.0                                  # a feature that never varies
@@ -71,6 +59,10 @@ def test_encoder_standardizes_and_guards_zero_variance():
     np.testing.assert_allclose(others.std(0), 1.0, atol=1e-3)
     back = Encoder.from_state_dict(enc.state_dict())
     np.testing.assert_array_equal(back.normalize(raw), z)
+    # constant in training, varying at evaluation: a change of 0.5 stays 0.5, it is not blown up by a tiny std
+    test = raw[:3].copy()
+    test[:, 5] = [7.5, 6.5, 7.0]
+    np.testing.assert_allclose(enc.normalize(test)[:, 5], [0.5, -0.5, 0.0], atol=1e-6)
 
 
 def test_encoder_refuses_other_feature_sets():
@@ -81,7 +73,7 @@ def test_encoder_refuses_other_feature_sets():
 
 
 def make_episode(T, terminated, start=0.0):
-    obs = np.stack([obs_at(start + t, 0.0, 0.0) for t in range(T + 1)])
+    obs = np.stack([obs_at(start + t, 0.0, 0.0, goal_fwd=100.0 - start - t) for t in range(T + 1)])
     goal = np.tile(np.array([100.0, 0.0], np.float32), (T + 1, 1))
     term, trunc = np.zeros(T, bool), np.zeros(T, bool)
     (term if terminated else trunc)[-1] = True

@@ -94,6 +94,13 @@ class Centerline:
         i = int(np.argmin(ex * ex + ey * ey))
         return float(self.cum[i] + t[i] * self.seg_len[i])
 
+    def points_at(self, s: np.ndarray) -> np.ndarray:
+        """(len(s), 2) points at arc lengths `s` (each clipped to the line): the route ahead for many s at once."""
+        s = np.clip(np.asarray(s, dtype=np.float64), 0.0, self.length)
+        i = np.clip(np.searchsorted(self.cum, s, side="right") - 1, 0, len(self.seg_len) - 1)
+        t = (s - self.cum[i]) / self.seg_len[i]
+        return self.a[i] + t[:, None] * self.d[i]
+
     def point_at(self, s: float) -> tuple[float, float, float]:
         """(x, y, tangent heading) at arc length s (clipped to the line)."""
         s = min(max(s, 0.0), self.length)
