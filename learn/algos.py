@@ -21,7 +21,7 @@ import math
 import torch
 from torch.nn import functional as F
 
-from .config import TrainConfig
+from .config import AlgoConfig, CQLConfig, TD3BCConfig
 from .data import Batch
 from .nets import Actor, EnsembleCritic, GaussianActor
 
@@ -50,9 +50,9 @@ def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) ->
 
 
 class BC:
-    def __init__(self, cfg: TrainConfig, obs_dim: int):
+    def __init__(self, cfg: AlgoConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
-        self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden)
+        self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden).to(device)
         self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
 
     def update(self, b: Batch, pretrain: bool = False) -> dict[str, torch.Tensor]:
@@ -71,10 +71,10 @@ class BC:
 
 
 class TD3BC:
-    def __init__(self, cfg: TrainConfig, obs_dim: int):
+    def __init__(self, cfg: TD3BCConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
-        self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden)
-        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=cfg.n_critics)
+        self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden).to(device)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=cfg.n_critics).to(device)
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
@@ -127,15 +127,15 @@ class TD3BC:
 
 
 class CQL:
-    def __init__(self, cfg: TrainConfig, obs_dim: int):
+    def __init__(self, cfg: CQLConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
-        self.actor = GaussianActor(obs_dim, ACT_DIM, cfg.hidden)
-        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2)
+        self.actor = GaussianActor(obs_dim, ACT_DIM, cfg.hidden).to(device)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2).to(device)
         self.critic_target = copy.deepcopy(self.critic)
         for p in self.critic_target.parameters():
             p.requires_grad_(False)
-        self.log_alpha = torch.tensor(math.log(cfg.init_temperature), requires_grad=True)
-        self.actor_opt = _adam(self.actor.parameters(), cfg.cql_actor_lr)
+        self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=device, requires_grad=True)
+        self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
         self.alpha_opt = _adam([self.log_alpha], cfg.temperature_lr)
         self.target_entropy = -float(ACT_DIM)
@@ -161,14 +161,14 @@ class CQL:
             target_q = self.critic_target(b.next_obs, next_a[:, 0]).min(0).values
             target = b.reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
         # one critic pass over [data action | n random | n current-policy | n next-policy] actions per state
-        rand_a = torch.rand(B, n, ACT_DIM) * 2 - 1
+        rand_a = torch.rand(B, n, ACT_DIM, device=b.obs.device) * 2 - 1
         all_a = torch.cat([b.action.unsqueeze(1), rand_a, cur_a.detach(), next_a.detach()], dim=1)
         k = all_a.shape[1]
         obs_rep = b.obs.unsqueeze(1).expand(B, k, b.obs.shape[1]).reshape(B * k, -1)
         q_all = self.critic(obs_rep, all_a.reshape(B * k, ACT_DIM)).view(2, B, k)
         q_data = q_all[:, :, 0]
         td_loss = (q_data - target).pow(2).mean(1).sum()
-        log_density = torch.cat([torch.full((B, n), self.log_uniform_density), cur_logp.detach(),
+        log_density = torch.cat([torch.full((B, n), self.log_uniform_density, device=b.obs.device), cur_logp.detach(),
                                  next_logp.detach()], dim=1)       # importance weights of the three proposals
         lse = torch.logsumexp(q_all[:, :, 1:] - log_density, dim=2)
         penalty = (lse - q_data).mean(1).sum()
@@ -210,5 +210,5 @@ AGENTS = {"bc": BC, "td3bc": TD3BC, "cql": CQL}
 ACTOR_KINDS = {"bc": Actor, "td3bc": Actor, "cql": GaussianActor}
 
 
-def make_agent(cfg: TrainConfig, obs_dim: int):
-    return AGENTS[cfg.algo](cfg, obs_dim)
+def make_agent(cfg: AlgoConfig, obs_dim: int, device: str = "cpu"):
+    return AGENTS[cfg.name](cfg, obs_dim, device)

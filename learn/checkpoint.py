@@ -1,6 +1,9 @@
-"""Checkpoints: one file holds everything needed to act (actor weights, encoder statistics, observation layout,
-track) plus the full training state for --resume. Written atomically (temp file + os.replace), so a kill during a
-save leaves the previous checkpoint intact.
+"""Checkpoints: one file holds everything needed to act (actor weights, encoder statistics, observation layout, the
+tracks it was trained on, its evaluation track) plus the full training state for --resume. Written atomically
+(temp file + fsync + os.replace), so a kill during a save leaves the previous checkpoint intact.
+
+The tracks travel inside the checkpoint as data (their JSON content, keyed by content hash): moving or editing a
+track file later changes nothing about what a checkpoint says it was trained on.
 """
 from __future__ import annotations
 
@@ -12,11 +15,12 @@ import torch
 
 from racecar_env import spec
 from racecar_env.files import write_bytes
-from racecar_env.tracks import TrackError, load_track
+from racecar_env.tracks import Track, TrackError, load_track
 
 from .encoding import FEATURE_DIM, Encoder
 
-FORMAT = "racecar-learn-checkpoint-v1"
+FORMAT = "racecar-learn-checkpoint-v2"
+ACT_CHUNK = 8   # see Policy.act
 
 
 class CheckpointError(ValueError):
@@ -29,82 +33,116 @@ def save_checkpoint(path: Path, payload: dict) -> None:
     write_bytes(path, buf.getvalue())  # atomic + fsync'd: a kill mid-save keeps the previous checkpoint
 
 
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
+
+
 def load_checkpoint(path: "str | Path") -> dict:
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"{path}: checkpoint not found")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file (expected a .pt checkpoint such as runs/NAME/checkpoints/best.pt)")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file (0 bytes; a full disk or an interrupted copy?), not a checkpoint")
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated/foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
-                              ) from None
-    if not isinstance(ck, dict) or ck.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a racecar learn checkpoint (expected format {FORMAT!r})")
-    if ck.get("obs_layout_id") != spec.OBS_LAYOUT_ID:
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(e)})") from None
+    if not isinstance(ck, dict) or not str(ck.get("format", "")).startswith("racecar-learn-checkpoint"):
+        raise CheckpointError(f"{path}: not a racecar learn checkpoint")
+    if ck.get("obs_layout_id") != spec.OBS_LAYOUT_ID or ck.get("format") != FORMAT:
         raise CheckpointError(f"{path}: trained on observation layout {ck.get('obs_layout_id')}, this environment "
-                              f"uses {spec.OBS_LAYOUT_ID}; retrain on data recorded with the current env")
+                              f"uses {spec.OBS_LAYOUT_ID}; retrain it on data recorded with the current env "
+                              f"(python -m teleop --driver autopilot ..., then python -m learn ...)")
     return ck
 
 
 class Policy:
-    """A trained policy: act(obs) maps one env observation (Dict) to one float32 (2,) action."""
+    """A trained policy: act(obs) maps one env observation (Dict) to one float32 (2,) action, or a batch (Dict of
+    stacked arrays) to (B, 2). `batched = True` tells the episode runner it may pass batches."""
+    batched = True
 
-    def __init__(self, actor: torch.nn.Module, encoder: Encoder, track: str, label: str, path: str = "",
-                 step: int = 0):
+    def __init__(self, actor: torch.nn.Module, encoder: Encoder, label: str, *, tracks: dict[str, Track] | None = None,
+                 eval_track: "str | Track | None" = None, path: str = "", step: int = 0):
         self.actor = actor.eval()
         self.encoder = encoder
-        self.track = track
         self.label = label
+        self.tracks = dict(tracks or {})     # track_id -> Track it was trained on
+        self.eval_track = eval_track         # what it is evaluated on by default
         self.path = path
         self.step = step
+        self._device = next(actor.parameters()).device
 
     @torch.no_grad()
     def act(self, obs: dict) -> np.ndarray:
-        x = self.encoder.tensor(obs)
+        x = self.encoder.tensor(obs).to(self._device)
         single = x.dim() == 1
-        a = self.actor.act(x.unsqueeze(0) if single else x)
+        x = x.unsqueeze(0) if single else x
+        # BLAS picks its kernel by batch size, and kernels round differently: padded to a fixed chunk, an
+        # observation's action never depends on how many others share its batch (so an evaluation on N worker
+        # processes reproduces the serial one bitwise).
+        n = x.shape[0]
+        pad = (-n) % ACT_CHUNK
+        if pad:
+            x = torch.cat([x, x.new_zeros(pad, x.shape[1])])
+        a = torch.cat([self.actor.act(chunk) for chunk in x.split(ACT_CHUNK)])[:n]
         a = a[0] if single else a
-        return a.numpy().astype(np.float32, copy=False)
+        return a.float().cpu().numpy()
 
-    def check_env(self, env) -> None:
-        """Raise CheckpointError unless `env` is a RaceCarEnv on the track this policy was trained on."""
-        base = getattr(env, "unwrapped", env)
-        track = getattr(base, "track", None)
-        if track is None:
-            raise CheckpointError(f"{self.path or self.label}: {type(base).__name__} is not a RaceCarEnv")
-        if track.name != _track_name(self.track):
-            raise CheckpointError(f"{self.path or self.label}: trained on track {self.track!r}, env runs track "
-                                  f"{track.name!r}")
-        shape = base.observation_space["observation"].shape
-        if shape != (spec.OBS_DIM,):
-            raise CheckpointError(f"{self.path or self.label}: env observation shape {shape}, policy expects "
-                                  f"({spec.OBS_DIM},)")
+    @property
+    def track(self) -> "str | Track | None":
+        """Default evaluation track: the one training track, or the generated test range for many."""
+        return self.eval_track
+
+    def describe_tracks(self) -> str:
+        names = sorted({t.name for t in self.tracks.values()})
+        if len(names) <= 3:
+            return ", ".join(names) or "?"
+        return f"{len(names)} tracks"
+
+    def note_for(self, track: Track) -> str | None:
+        """A one-line note when `track` is not one the policy was trained on (evaluation still runs)."""
+        if not self.tracks or track.track_id in self.tracks:
+            return None
+        return f"note: {self.label} was trained on {self.describe_tracks()}; evaluating on {track.name}, a track " \
+               f"it never saw"
 
     def __repr__(self) -> str:
-        return f"Policy({self.label!r}, track={self.track!r}, step={self.step}, path={self.path!r})"
+        return f"Policy({self.label!r}, trained on {self.describe_tracks()}, step={self.step}, path={self.path!r})"
 
 
-def _track_name(track: str) -> str:
+def embed_tracks(tracks: dict[str, Track]) -> dict[str, dict]:
+    return {tid: t.to_dict() for tid, t in tracks.items()}
+
+
+def _tracks_from(ck: dict, path: str) -> tuple[dict[str, Track], "str | Track | None"]:
     try:
-        return load_track(track).name
-    except TrackError:
-        return Path(track).stem
+        tracks = {tid: load_track(d) for tid, d in (ck.get("tracks") or {}).items()}
+        ev = ck.get("eval_track")
+        eval_track = load_track(ev) if isinstance(ev, dict) else ev
+    except TrackError as e:
+        raise CheckpointError(f"{path}: embedded track is damaged ({e})") from None
+    return tracks, eval_track
 
 
 def policy_from_checkpoint(ck: dict, path: str = "") -> Policy:
     from .algos import ACTOR_KINDS
-    from .config import TrainConfig
+    from .config import ConfigError, TrainConfig
     try:
         cfg = TrainConfig.from_dict(ck["config"], source=path)
         encoder = Encoder.from_state_dict(ck["encoder"], source=path)
-        actor = ACTOR_KINDS[cfg.algo](FEATURE_DIM, 2, cfg.hidden)
+        actor = ACTOR_KINDS[cfg.run.algo](FEATURE_DIM, spec.ACTION_DIM, cfg.algo.hidden)
         actor.load_state_dict(ck["agent"]["actor"])
-    except CheckpointError:
+    except (CheckpointError, ConfigError):
         raise
-    except Exception as e:
-        raise CheckpointError(f"{path}: checkpoint content is damaged or from another version "
-                              f"({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
-    return Policy(actor, encoder, track=ck["track"], label=cfg.algo, path=path, step=int(ck.get("step", 0)))
+    except Exception as e:  # noqa: BLE001 - a damaged file becomes one line
+        raise CheckpointError(f"{path}: checkpoint content is damaged or from another version ({_first_line(e)})"
+                              ) from None
+    tracks, eval_track = _tracks_from(ck, path)
+    return Policy(actor, encoder, cfg.run.algo, tracks=tracks, eval_track=eval_track, path=path,
+                  step=int(ck.get("step", 0)))
 
 
 def load_policy(path: "str | Path") -> Policy:

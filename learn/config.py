@@ -1,16 +1,272 @@
-"""Every hyper-parameter of a training run, in one typed dataclass saved as runs/NAME/config.json.
+"""Every setting of a training run, in typed dataclasses with their defaults in ONE place.
 
-Defaults follow the papers (TD3+BC: Fujimoto & Gu 2021; CQL: Kumar et al. 2020, SAC-based as in CORL) except where
-measured on this task: smaller step budgets (the S-track datasets are ~10k transitions) and critic warm-up during BC
-pretraining (see learn/train.py).
+    RunConfig      what to train on, where the run goes, evaluation cadence, hardware: shared by every algorithm
+    BCConfig, TD3BCConfig, CQLConfig, IQLConfig
+                   each algorithm's own hyper-parameters and update budget (subclasses of AlgoConfig, which holds
+                   what they share: network size, learning rates, discount)
+    TrainConfig    one run = RunConfig + the chosen algorithm's config; saved flat as runs/NAME/config.json
+
+The command line (`python -m learn`), the sweep and the quickstart are generated from / read these dataclasses and
+never restate a default. Field metadata carries the help text and the valid range; every value is checked when a
+config is built (a NaN alpha or a zero batch size fails at once, naming the flag, not at the first evaluation).
+
+Budgets: every algorithm gets the same number of updates in total (pretraining included), the same evaluation
+cadence and the same best-checkpoint selection, so the results table compares like with like.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+import math
+import typing
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
-ALGOS = ("bc", "td3bc", "cql")
+
+class ConfigError(ValueError):
+    """A config file or value that cannot be used; the message names the field (and the file)."""
+
+
+def opt(default, help: str, *, lo: float | None = None, hi: float | None = None, lo_open: bool = False,
+        choices: tuple | None = None):
+    """A config field with its help text and valid range (lo..hi inclusive unless lo_open)."""
+    return field(default=default, metadata={"help": help, "lo": lo, "hi": hi, "lo_open": lo_open,
+                                            "choices": choices})
+
+
+TOTAL_UPDATES = 9_000   # the common budget (pretraining + algorithm updates) of every algorithm's defaults
+EVAL_EVERY = 500
+
+
+@dataclass(kw_only=True)
+class AlgoConfig:
+    """What every learner shares. Subclasses set `name`, their budgets and their own hyper-parameters."""
+    name: typing.ClassVar[str] = ""
+    steps: int = opt(TOTAL_UPDATES, "updates after the BC pretraining phase", lo=0)
+    bc_steps: int = opt(0, "actor BC pretraining updates first (critics already learn during it); 0 = none", lo=0)
+    batch_size: int = opt(256, "transitions per update", lo=1)
+    hidden: tuple[int, ...] = opt((256, 256), "hidden layer widths of every network, e.g. 256,256")
+    actor_lr: float = opt(3e-4, "actor learning rate", lo=0, lo_open=True)
+    critic_lr: float = opt(3e-4, "critic / value learning rate", lo=0, lo_open=True)
+    gamma: float = opt(0.99, "discount", lo=0, hi=1)
+    tau: float = opt(0.005, "target network soft-update rate", lo=0, hi=1, lo_open=True)
+
+    @property
+    def total_steps(self) -> int:
+        return self.bc_steps + self.steps
+
+
+@dataclass(kw_only=True)
+class BCConfig(AlgoConfig):
+    """Behaviour cloning: the actor regresses the data's actions (MSE)."""
+    name: typing.ClassVar[str] = "bc"
+
+    def __post_init__(self):
+        if self.bc_steps:
+            raise ConfigError("bc_steps is pretraining before td3bc/cql/iql; for --algo bc set --steps")
+
+
+@dataclass(kw_only=True)
+class TD3BCConfig(AlgoConfig):
+    """TD3+BC (Fujimoto & Gu 2021)."""
+    name: typing.ClassVar[str] = "td3bc"
+    steps: int = opt(4_000, "TD3+BC updates after the BC pretraining phase", lo=0)
+    bc_steps: int = opt(5_000, "BC pretraining updates (the critics learn the cloned policy's value meanwhile)",
+                        lo=0)
+    alpha: float = opt(0.2, "weight of Q against BC, lambda = alpha / mean|Q|; the paper's 2.5 drives into the "
+                            "walls on this task's expert data; lower = closer to the data", lo=0)
+    policy_noise: float = opt(0.2, "target policy smoothing noise (std)", lo=0)
+    noise_clip: float = opt(0.5, "clip of the smoothing noise", lo=0)
+    policy_freq: int = opt(2, "actor (and target) update every N critic updates", lo=1)
+    n_critics: int = opt(2, "critic ensemble size; > 2 = the actor follows the pessimistic min over all", lo=2)
+
+
+@dataclass(kw_only=True)
+class CQLConfig(AlgoConfig):
+    """CQL (Kumar et al. 2020), SAC-based as in CORL's cql.py."""
+    name: typing.ClassVar[str] = "cql"
+    steps: int = opt(8_000, "CQL updates after the BC pretraining phase", lo=0)
+    bc_steps: int = opt(1_000, "BC pretraining updates of the actor (likelihood of the data actions)", lo=0)
+    actor_lr: float = opt(1e-4, "actor learning rate", lo=0, lo_open=True)
+    cql_weight: float = opt(5.0, "conservative penalty weight", lo=0)
+    cql_n_actions: int = opt(10, "sampled actions per state for the logsumexp", lo=1)
+    temperature_lr: float = opt(1e-4, "entropy temperature learning rate", lo=0)
+    init_temperature: float = opt(1.0, "initial entropy temperature", lo=0, lo_open=True)
+
+
+@dataclass(kw_only=True)
+class IQLConfig(AlgoConfig):
+    """IQL (Kostrikov et al. 2021): expectile value regression, advantage-weighted actor."""
+    name: typing.ClassVar[str] = "iql"
+    expectile: float = opt(0.7, "expectile of the value regression (0.5 = mean; higher = more optimistic)",
+                           lo=0.5, hi=1, )
+    beta: float = opt(3.0, "inverse temperature of the advantage weights exp(beta * A)", lo=0)
+    max_weight: float = opt(100.0, "cap of the advantage weights", lo=0, lo_open=True)
+
+
+ALGO_CONFIGS: dict[str, type[AlgoConfig]] = {c.name: c for c in (BCConfig, TD3BCConfig, CQLConfig, IQLConfig)}
+ALGOS = tuple(ALGO_CONFIGS)
+
+
+@dataclass(kw_only=True)
+class RunConfig:
+    """What to train on, where results go, how it is evaluated and on what hardware."""
+    dataset: str = opt("s_expert", "dataset name (e.g. s_expert) or full Minari id racecar/NAME-v0")
+    algo: str = opt("td3bc", "learner", choices=ALGOS)
+    seed: int = opt(0, "random seed of the run (network init, batch sampling)")
+    out: str = opt("", "run folder (default runs/<dataset>_<algo>_s<seed>)")
+    eval_every: int = opt(EVAL_EVERY, "updates between periodic evaluations (they pick best.pt); 0 = only at the "
+                                      "end", lo=0)
+    eval_episodes: int = opt(10, "episodes per periodic evaluation (selection seeds 10000+i)", lo=1)
+    final_eval_episodes: int = opt(50, "test episodes of best.pt at the end (seeds 20000+i); 0 = skip", lo=0)
+    eval_track: str = opt("", "track of the evaluations (a name, path, gen:SEED, random:test); default: the "
+                              "dataset's track, or random:test when the dataset holds many tracks")
+    eval_workers: str = opt("auto", "env processes for evaluation: auto (one per CPU), or a number (1 = serial)")
+    threads: int = opt(1, "torch intra-op threads (1 measured fastest on 2 shared cores)", lo=1)
+    precision: str = opt("auto", "bf16 autocasts hidden layers (outputs stay fp32); auto = bf16 where the CPU has "
+                                 "native bf16 (AVX512-BF16/AMX)", choices=("auto", "fp32", "bf16"))
+    device: str = opt("auto", "where networks, data and sampling live: auto (cuda if available), cpu or cuda",
+                      choices=("auto", "cpu", "cuda"))
+    log_every: int = opt(250, "updates between TensorBoard scalar writes", lo=1)
+    save_every_s: float = opt(60.0, "seconds between last.pt saves besides evaluations (a kill loses at most this "
+                                    "much)", lo=1)
+
+    def __post_init__(self):
+        if self.eval_workers != "auto" and not (self.eval_workers.isdigit() and int(self.eval_workers) >= 1):
+            raise ConfigError(f"eval_workers must be auto or a number >= 1, got {self.eval_workers!r}")
+
+
+#: RunConfig fields a resumed run may change: they steer the run, not what it learns.
+RUN_CONTROL = ("steps", "eval_every", "eval_episodes", "final_eval_episodes", "eval_workers", "threads",
+               "device", "log_every", "save_every_s")
+
+
+@dataclass
+class TrainConfig:
+    run: RunConfig
+    algo: AlgoConfig
+
+    def __post_init__(self):
+        if self.algo.name != self.run.algo:
+            raise ConfigError(f"algo config is for {self.algo.name}, run says {self.run.algo}")
+        if not self.run.out:
+            self.run.out = f"runs/{self.run.dataset.replace('/', '_')}_{self.run.algo}_s{self.run.seed}"
+
+    @classmethod
+    def build(cls, **values) -> "TrainConfig":
+        """From flat field values (as the CLI, the sweep and config.json give them); unknown fields and fields of
+        another algorithm are refused by name."""
+        return cls.from_dict(values, source="config")
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
+        if not isinstance(d, dict):
+            raise ConfigError(f"{source}: expected a JSON object of settings")
+        algo = d.get("algo", RunConfig.algo)
+        if algo not in ALGO_CONFIGS:
+            raise ConfigError(f"{source}: algo must be one of {', '.join(ALGOS)}, got {algo!r}")
+        run_names, algo_cls = _names(RunConfig), ALGO_CONFIGS[algo]
+        algo_names = _names(algo_cls)
+        unknown = sorted(set(d) - run_names - algo_names)
+        if unknown:
+            owners = {k: [a for a, c in ALGO_CONFIGS.items() if k in _names(c)] for k in unknown}
+            parts = [f"{k} (a setting of {', '.join(o)}, not {algo})" if o else f"{k} (unknown)"
+                     for k, o in owners.items()]
+            raise ConfigError(f"{source}: {'; '.join(parts)}")
+        run_values = {k: _check(RunConfig, k, v, source) for k, v in d.items() if k in run_names}
+        algo_values = {k: _check(algo_cls, k, v, source) for k, v in d.items() if k in algo_names}
+        try:
+            return cls(RunConfig(**run_values), algo_cls(**algo_values))
+        except ConfigError as e:
+            raise ConfigError(f"{source}: {e}") from None
+
+    def to_dict(self) -> dict:
+        d = {**asdict(self.run), **asdict(self.algo)}
+        d["hidden"] = list(self.algo.hidden)
+        return d
+
+    def replace(self, **values) -> "TrainConfig":
+        return self.from_dict({**self.to_dict(), **values})
+
+    def save(self, path: Path) -> None:
+        from racecar_env.files import write_json
+        write_json(path, self.to_dict(), durable=True)
+
+    @classmethod
+    def load(cls, path: Path) -> "TrainConfig":
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"{path}: cannot read config ({type(e).__name__}: {e})") from None
+        return cls.from_dict(data, source=str(path))
+
+    # conveniences the training loop reads
+    @property
+    def total_steps(self) -> int:
+        return self.algo.total_steps
+
+    @property
+    def bf16(self) -> bool:
+        return self.run.precision == "bf16" or (self.run.precision == "auto" and cpu_has_native_bf16()
+                                                 and self.device == "cpu")
+
+    @property
+    def device(self) -> str:
+        if self.run.device == "auto":
+            import torch
+            return "cuda" if torch.cuda.is_available() else "cpu"
+        return self.run.device
+
+
+def _names(cls) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def default_of(cls, name: str):
+    f = next(f for f in fields(cls) if f.name == name)
+    return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+
+
+def _check(cls, name: str, value, source: str):
+    """Coerce `value` to the field's type and check its range; ConfigError names the field."""
+    f = next(f for f in fields(cls) if f.name == name)
+    kind = typing.get_type_hints(cls)[name]
+    meta = f.metadata
+    try:
+        if kind is bool:
+            if not isinstance(value, bool):
+                raise TypeError
+        elif kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise TypeError
+            value = int(value)
+        elif kind is float:
+            if isinstance(value, bool):
+                raise TypeError
+            value = float(value)
+        elif kind is str:
+            value = str(value)
+        else:  # tuple[int, ...]
+            items = value.split(",") if isinstance(value, str) else list(value)
+            value = tuple(int(v) for v in items)
+            if not value or min(value) < 1:
+                raise ValueError
+    except (TypeError, ValueError):
+        raise ConfigError(f"{source}: {name} must be {_kind_name(kind)}, got {value!r}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {name} must be a finite number, got {value!r}")
+    lo, hi = meta.get("lo"), meta.get("hi")
+    if lo is not None and (value <= lo if meta.get("lo_open") else value < lo):
+        raise ConfigError(f"{source}: {name} must be {'>' if meta.get('lo_open') else '>='} {lo:g}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ConfigError(f"{source}: {name} must be <= {hi:g}, got {value!r}")
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{source}: {name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    return value
+
+
+def _kind_name(kind) -> str:
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(
+        kind, "comma-separated positive integers (e.g. 256,256)")
 
 
 def cpu_has_native_bf16() -> bool:
@@ -20,107 +276,3 @@ def cpu_has_native_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-class ConfigError(ValueError):
-    """A config file or value that cannot be used; the message names the field."""
-
-
-@dataclass
-class TrainConfig:
-    dataset: str = "s_expert"
-    algo: str = "td3bc"               # bc | td3bc | cql
-    steps: int = 20_000               # gradient updates after BC pretraining
-    bc_steps: int = 0                 # actor BC pretraining updates before td3bc/cql (0 = off); critics warm up too
-    seed: int = 0
-    out: str = ""                     # run folder; "" = runs/<dataset>_<algo>_s<seed>
-
-    # shared
-    batch_size: int = 256
-    hidden: tuple[int, ...] = (256, 256)
-    actor_lr: float = 3e-4
-    critic_lr: float = 3e-4
-    gamma: float = 0.99
-    tau: float = 0.005
-
-    # TD3+BC
-    alpha: float = 0.2                # weight of Q against BC: lambda = alpha / mean|Q|. The paper's 2.5 drives the
-                                      # car into the walls here (0% success for 6k+ updates on expert data): the
-                                      # autopilot's actions are a deterministic function of the state, so dQ/da is
-                                      # pure extrapolation and a strong Q term follows it (full throttle into corners)
-    policy_noise: float = 0.2
-    noise_clip: float = 0.5
-    policy_freq: int = 2              # actor (and target) update every N critic updates
-    n_critics: int = 2                # TD3+BC critic ensemble; > 2 = pessimistic min over N (SAC-N/EDAC style)
-
-    # CQL (SAC-based)
-    cql_weight: float = 5.0           # conservative penalty weight
-    cql_n_actions: int = 10           # sampled actions per state for the logsumexp
-    cql_actor_lr: float = 1e-4
-    temperature_lr: float = 1e-4
-    init_temperature: float = 1.0
-
-    # evaluation / logging
-    eval_every: int = 2_000           # updates between evaluations (0 = only at the end)
-    eval_episodes: int = 10           # episodes per periodic evaluation (fixed seeds)
-    final_eval_episodes: int = 50     # episodes for the final evaluation of best.pt
-    eval_seed: int = 10_000           # periodic (selection) eval episode i uses env seed eval_seed + i
-    test_seed: int = 20_000           # final eval of best.pt uses other seeds, so selection does not inflate it
-    precision: str = "auto"           # fp32 | bf16 (autocast hidden layers; outputs stay fp32) | auto = bf16 where
-                                      # the CPU has native bf16 (AVX512-BF16/AMX): measured ~2x updates/s there
-    log_every: int = 250              # updates between TensorBoard scalar writes
-    threads: int = 1                  # torch intra-op threads; 1 measured fastest on 2 shared cores
-
-    def __post_init__(self):
-        self.hidden = tuple(int(h) for h in self.hidden)
-        if self.algo not in ALGOS:
-            raise ConfigError(f"algo must be one of {', '.join(ALGOS)}, got {self.algo!r}")
-        for name in ("steps", "bc_steps", "eval_every", "log_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.precision not in ("auto", "fp32", "bf16"):
-            raise ConfigError(f"precision must be auto, fp32 or bf16, got {self.precision!r}")
-        if self.n_critics < 2:
-            raise ConfigError(f"n_critics must be >= 2, got {self.n_critics}")
-        for name in ("batch_size", "policy_freq", "cql_n_actions", "eval_episodes", "final_eval_episodes", "threads"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.algo == "bc" and self.bc_steps:
-            raise ConfigError("bc_steps is pretraining for td3bc/cql; for --algo bc use --steps")
-        if not self.out:
-            self.out = f"runs/{self.dataset.replace('/', '_')}_{self.algo}_s{self.seed}"
-
-    #: fields that may change when a run is resumed (they steer the run, not the learning)
-    RUN_CONTROL = ("steps", "eval_every", "eval_episodes", "final_eval_episodes", "log_every", "threads")
-
-    @property
-    def bf16(self) -> bool:
-        return self.precision == "bf16" or (self.precision == "auto" and cpu_has_native_bf16())
-
-    @property
-    def total_steps(self) -> int:
-        return self.bc_steps + self.steps
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["hidden"] = list(self.hidden)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict, source: str = "config") -> "TrainConfig":
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"{source}: unknown config field(s) {', '.join(unknown)}")
-        return cls(**d)
-
-    def save(self, path: Path) -> None:
-        from racecar_env.files import write_json
-        write_json(path, self.to_dict(), durable=True)
-
-    @classmethod
-    def load(cls, path: Path) -> "TrainConfig":
-        try:
-            return cls.from_dict(json.loads(Path(path).read_text()), source=str(path))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ConfigError(f"{path}: cannot read config ({e})") from None

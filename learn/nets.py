@@ -26,7 +26,7 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 def fp32(layer, x: torch.Tensor) -> torch.Tensor:
     """Run an output layer in float32 even under bf16 autocast: Q targets and actions need the precision
     (bf16 keeps ~3 significant digits, about the size of one step's reward at Q ~ 30)."""
-    with torch.autocast("cpu", enabled=False):
+    with torch.autocast(x.device.type, enabled=False):
         return layer(x.float())
 
 

@@ -1,12 +1,13 @@
-"""The training loop: dataset -> transitions -> updates, periodic seeded evaluation, checkpoints, TensorBoard.
+"""The training loop: dataset -> replay buffer -> updates, periodic seeded evaluation, checkpoints, TensorBoard.
 
 runs/NAME/
-  config.json               the TrainConfig of the run
-  tb/                       TensorBoard: losses, Q values, BC term, lambda, CQL penalty, eval metrics + trajectory
-  checkpoints/last.pt       full training state (for --resume), written at every evaluation and at the end
-  checkpoints/best.pt       the checkpoint with the best periodic eval success (tie-break: return)
-  eval.json                 final evaluation of best.pt on test seeds + the periodic eval history
-  videos/best.mp4           episode 0 of the final evaluation
+  config.json               every setting of the run (learn/config.py, flat)
+  tb/                       TensorBoard: losses, Q values, BC term, lambda, CQL penalty, updates/s, eval metrics and
+                            a picture of an evaluation episode
+  checkpoints/last.pt       full training state (for --resume): at every evaluation, every save_every_s, at the end
+  checkpoints/best.pt       the checkpoint with the best periodic evaluation (success, then return) on selection seeds
+  eval.json                 final test of best.pt on other seeds + the periodic history + time to the first >= 90%
+  videos/best.mp4           the first test episode of best.pt
 """
 from __future__ import annotations
 
@@ -17,14 +18,17 @@ from pathlib import Path
 import torch
 
 from racecar_env import spec
+from racecar_env.evaluation import SELECTION_SEED, TEST_SEED, EvalResult, evaluate
 from racecar_env.files import write_json
+from racecar_env.progress import Progress
+from racecar_env.rollout import EnvPool, resolve_workers
+from racecar_env.tracks import Track, TrackError, load_track
 
 from . import checkpoint as ckpt
 from .algos import make_agent
 from .config import ConfigError, TrainConfig
-from .data import Transitions, load_dataset_episodes
+from .data import ReplayBuffer, TrainingData, load_training_data
 from .encoding import FEATURE_DIM, Encoder
-from .evaluate import EvalResult, evaluate
 
 
 @dataclass
@@ -40,34 +44,51 @@ def _eval_key(summary: dict) -> tuple[float, float]:
     return (summary["success_rate"], summary["mean_return"])
 
 
-def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str | None = None,
-          progress: bool = True, log=print) -> TrainResult:
-    """Train per `cfg`. `episodes`/`track` give in-memory data instead of loading cfg.dataset (tests, benchmarks)."""
-    from torch.utils.tensorboard import SummaryWriter
-    from tqdm import tqdm
-
-    out = Path(cfg.out)
-    last_path, best_path = out / "checkpoints" / "last.pt", out / "checkpoints" / "best.pt"
-    torch.set_num_threads(cfg.threads)
-    if not resume and last_path.exists():
+def _prepare_out(out: Path, resume: bool) -> Path:
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file, expected a run folder")
+    last = out / "checkpoints" / "last.pt"
+    if resume and not last.is_file():
+        raise ConfigError(f"--resume: {last} not found; is {out} a run folder?")
+    if not resume and last.exists():
         raise ConfigError(f"{out} already holds a run (checkpoints/last.pt); continue it with --resume or pick "
                           f"another --out")
+    return last
+
+
+def _eval_track(cfg: TrainConfig, data: TrainingData) -> "str | Track":
+    if not cfg.run.eval_track:
+        return data.default_eval_track()
+    try:
+        spec_ = cfg.run.eval_track
+        return spec_ if spec_.startswith("random") else load_track(spec_)
+    except TrackError as e:
+        raise ConfigError(f"--eval-track: {e}") from None
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None = None, progress: bool = True,
+          log=print) -> TrainResult:
+    """Train per `cfg`. `data` gives in-memory episodes instead of loading cfg.run.dataset (tests, benchmarks)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run, algo = cfg.run, cfg.algo
+    out = Path(run.out)
+    last_path, best_path = _prepare_out(out, resume), out / "checkpoints" / "best.pt"
+    torch.set_num_threads(run.threads)
     resumed = ckpt.load_checkpoint(last_path) if resume else None
     if resumed is not None:
         cfg = _merge_resume(cfg, resumed, last_path)
-
-    if episodes is None:
-        episodes, track, data_label = load_dataset_episodes(cfg.dataset)
-    else:
-        data_label = cfg.dataset
-        track = track or "s_curve"
+        run, algo = cfg.run, cfg.algo
+    device = cfg.device
+    data = data or load_training_data(run.dataset)
+    eval_track = _eval_track(cfg, data)
     encoder = Encoder.from_state_dict(resumed["encoder"], str(last_path)) if resumed else None
-    data = Transitions.from_episodes(episodes, encoder)
-    encoder = data.encoder
+    buffer = ReplayBuffer.from_episodes(data.episodes, encoder, device)
+    encoder = buffer.encoder
 
-    torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    agent = make_agent(cfg, FEATURE_DIM)
+    torch.manual_seed(run.seed)
+    gen = torch.Generator(device=device).manual_seed(run.seed)
+    agent = make_agent(algo, FEATURE_DIM, device)
     step, wall0, history, best = 0, 0.0, [], None
     if resumed is not None:
         agent.load_state_dict(resumed["agent"])
@@ -77,28 +98,35 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
         gen.set_state(resumed["rng"]["sampler"])
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.json")
-    log(f"{cfg.algo} on {data_label} ({len(episodes)} episodes, {len(data)} transitions, track {track}, "
-        f"{'bf16' if cfg.bf16 else 'fp32'}); "
+    track_text = eval_track if isinstance(eval_track, str) else eval_track.name
+    log(f"{run.algo} on {data.label} ({len(data.episodes)} episodes on {len(data.tracks)} track(s), {len(buffer)} "
+        f"transitions; evaluated on {track_text}; {device}, {'bf16' if cfg.bf16 else 'fp32'}); "
         f"{'resuming at' if resumed else 'starting at'} step {step}/{cfg.total_steps}; run folder {out}")
 
     writer = SummaryWriter(str(out / "tb"), purge_step=step if resumed else None)
-    from racecar_env.env import RaceCarEnv
-    eval_env = RaceCarEnv(track, render_mode="rgb_array")
-    t_start = time.perf_counter()
+    workers = resolve_workers(run.eval_workers, max(run.eval_episodes, run.final_eval_episodes, 1))
+    env_kwargs = {"track": eval_track}
+    pool = EnvPool(env_kwargs, workers) if workers > 1 else None
+    t_start = last_save = time.perf_counter()
 
     def wall() -> float:
         return wall0 + time.perf_counter() - t_start
 
     def payload() -> dict:
-        return {"config": cfg.to_dict(), "obs_layout_id": spec.OBS_LAYOUT_ID, "track": track,
-                "dataset": data_label, "encoder": encoder.state_dict(), "agent": agent.state_dict(), "step": step,
+        return {"config": cfg.to_dict(), "obs_layout_id": spec.OBS_LAYOUT_ID,
+                "tracks": ckpt.embed_tracks(data.tracks),
+                "eval_track": eval_track if isinstance(eval_track, str) else eval_track.to_dict(),
+                "dataset": data.label, "encoder": encoder.state_dict(), "agent": agent.state_dict(), "step": step,
                 "wall_s": wall(), "history": history, "best": best,
                 "rng": {"torch": torch.get_rng_state(), "sampler": gen.get_state()}}
 
-    def run_eval() -> EvalResult:
+    def run_eval(episodes: int, seed0: int, policy) -> EvalResult:
+        return evaluate(policy, eval_track, episodes, seed0, workers=1 if pool is None else workers, pool=pool)
+
+    def periodic_eval() -> EvalResult:
         nonlocal best
-        policy = ckpt.Policy(agent.actor, encoder, track, cfg.algo)
-        res = evaluate(policy, track, cfg.eval_episodes, cfg.eval_seed, picture=True, env=eval_env)
+        policy = ckpt.Policy(agent.actor, encoder, run.algo)
+        res = run_eval(run.eval_episodes, SELECTION_SEED, policy)
         agent.actor.train()
         s = res.summary()
         history.append({"step": step, "wall_s": round(wall(), 2), **s})
@@ -106,64 +134,77 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
             writer.add_scalar(f"eval/{k}", s[k], step)
         if s["mean_time_to_goal_s"] is not None:
             writer.add_scalar("eval/time_to_goal_s", s["mean_time_to_goal_s"], step)
-        if res.frame is not None:
-            writer.add_image("eval/trajectory_episode0", res.frame, step, dataformats="HWC")
+        writer.add_image("eval/episode0", _picture(res), step, dataformats="HWC")
         improved = _candidate(cfg, step) and (best is None or _eval_key(s) > _eval_key(best))
         if improved:
             best = {"step": step, **s}
-        p = payload()
-        ckpt.save_checkpoint(last_path, p)
-        if improved:
-            ckpt.save_checkpoint(best_path, p)
+        save(best_too=improved)
         return res
 
-    bar = tqdm(total=cfg.total_steps, initial=step, unit="upd", disable=not progress, dynamic_ncols=True,
-               smoothing=0.05)
+    def save(best_too: bool = False) -> None:
+        nonlocal last_save
+        p = payload()
+        ckpt.save_checkpoint(last_path, p)
+        if best_too:
+            ckpt.save_checkpoint(best_path, p)
+        last_save = time.perf_counter()
+
+    bar = Progress(cfg.total_steps, f"{run.algo}", "upd", initial=step, quiet=not progress)
     sums: dict[str, torch.Tensor] = {}
     n_sum = 0
-    bf16 = cfg.bf16
+    t_rate, step_rate = time.perf_counter(), step
     try:
         while step < cfg.total_steps:
-            pretrain = step < cfg.bc_steps
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-                metrics = agent.update(data.sample(cfg.batch_size, gen), pretrain)
+            pretrain = step < algo.bc_steps
+            with torch.autocast(device, dtype=torch.bfloat16, enabled=cfg.bf16):
+                metrics = agent.update(buffer.sample(algo.batch_size, gen), pretrain)
             step += 1
             for k, v in metrics.items():
                 sums[k] = sums[k] + v.float() if k in sums else v.float()
             n_sum += 1
-            if step % cfg.log_every == 0:
+            if step % run.log_every == 0:
                 for k, v in sums.items():
                     writer.add_scalar(k, float(v) / n_sum, step)
-                writer.add_scalar("train/updates_per_s", bar.format_dict["rate"] or 0.0, step)
+                now = time.perf_counter()
+                writer.add_scalar("train/updates_per_s", (step - step_rate) / max(now - t_rate, 1e-9), step)
+                t_rate, step_rate = now, step
                 sums, n_sum = {}, 0
             if step % 50 == 0 or step == cfg.total_steps:
                 bar.update(step - bar.n)
-            if (cfg.eval_every and step % cfg.eval_every == 0) or step == cfg.total_steps:
-                res = run_eval()
+            if (run.eval_every and step % run.eval_every == 0) or step == cfg.total_steps:
+                res = periodic_eval()
                 best_txt = f"best {best['success_rate']:.0%}@{best['step']}" if best else "best: after BC phase"
-                phase = "bc" if pretrain or cfg.algo == "bc" else "rl"
-                bar.set_postfix_str(f"{phase} | eval@{step}: {res.success_rate:.0%} success, "
-                                    f"return {res.mean_return:.1f} | {best_txt}")
+                phase = "bc" if pretrain or run.algo == "bc" else "rl"
+                bar.set_postfix(f"{phase} | eval@{step}: {res.success_rate:.0%} success, "
+                                f"return {res.mean_return:.1f} | {best_txt}")
                 writer.flush()
+            elif time.perf_counter() - last_save > run.save_every_s:
+                save()
     except KeyboardInterrupt:
         bar.close()
-        ckpt.save_checkpoint(last_path, payload())
-        log(f"interrupted at step {step}; saved {last_path} (continue with --resume)")
+        save()
+        log(f"interrupted at step {step}; saved {last_path} (continue with --resume --out {out})")
+        if pool is not None:
+            pool.close()
         raise
-    finally:
-        bar.close()
-        eval_env.close()
+    bar.close()
 
     final = None
-    if best is not None and cfg.final_eval_episodes:
-        policy = ckpt.load_policy(best_path)
-        log(f"final evaluation of best.pt (step {best['step']}) on {cfg.final_eval_episodes} test episodes ...")
-        res = evaluate(policy, track, cfg.final_eval_episodes, cfg.test_seed, video_path=out / "videos" / "best.mp4",
-                       progress_bar=progress)
-        final = {"checkpoint": str(best_path), "step": best["step"], "seed0": cfg.test_seed, **res.to_dict()}
-        log(f"best.pt: {res.line()}")
+    try:
+        if best is not None and run.final_eval_episodes:
+            policy = ckpt.load_policy(best_path)
+            log(f"final evaluation of best.pt (step {best['step']}) on {run.final_eval_episodes} test episodes ...")
+            res = run_eval(run.final_eval_episodes, TEST_SEED, policy)
+            final = {"checkpoint": str(best_path), "step": best["step"], "seed0": TEST_SEED, **res.to_dict()}
+            _video(out / "videos" / "best.mp4", res)
+            log(f"best.pt: {res.line()}")
+        elif best is None:
+            log("no best.pt: no evaluation ran after the pretraining phase (raise --steps); last.pt holds the state")
+    finally:
+        if pool is not None:
+            pool.close()
     first90 = next((h for h in history if h["success_rate"] >= 0.9 and _candidate(cfg, h["step"])), None)
-    report = {"run": str(out), "algo": cfg.algo, "dataset": data_label, "track": track, "steps": step,
+    report = {"run": str(out), "algo": run.algo, "dataset": data.label, "eval_track": track_text, "steps": step,
               "wall_s": round(wall(), 2), "first_eval_ge_90pct": first90, "best_periodic": best, "final": final,
               "history": history}
     write_json(out / "eval.json", report, durable=True)
@@ -171,15 +212,34 @@ def train(cfg: TrainConfig, *, resume: bool = False, episodes=None, track: str |
     return TrainResult(out, best, final, step, wall())
 
 
+def _picture(res: EvalResult):
+    from racecar_env.render import EpisodeRenderer
+    r = EpisodeRenderer()
+    return r.last_frame(res.rollouts[0], "episode 0")
+
+
+def _video(path: Path, res: EvalResult) -> None:
+    from racecar_env.media import write_mp4
+    from racecar_env.render import EpisodeRenderer
+    r = EpisodeRenderer()
+    ep = res.rollouts[0]
+    write_mp4(path, r.frames(ep, "best.pt", 0), total=r.frame_count(ep), desc="video")
+
+
 def _candidate(cfg: TrainConfig, step: int) -> bool:
-    """Checkpoints from BC pretraining are not the algorithm's own: never best.pt of a td3bc/cql run."""
-    return cfg.algo == "bc" or step > cfg.bc_steps
+    """Checkpoints from BC pretraining are not the algorithm's own: never best.pt of a td3bc/cql/iql run."""
+    return step > cfg.algo.bc_steps or cfg.run.algo == "bc"
 
 
 def _merge_resume(cfg: TrainConfig, resumed: dict, path: Path) -> TrainConfig:
-    """The resumed run keeps its learning settings; only run-control fields (steps, eval cadence) may change."""
+    """The resumed run keeps its learning settings; only run-control fields (steps, eval cadence) may change,
+    and the budget cannot shrink below what is already done."""
+    from .config import RUN_CONTROL
     saved = TrainConfig.from_dict(resumed["config"], source=str(path))
-    merged = saved.to_dict()
-    for k in TrainConfig.RUN_CONTROL:
-        merged[k] = getattr(cfg, k)
-    return TrainConfig.from_dict(merged, source=str(path))
+    merged = {**saved.to_dict(), **{k: v for k, v in cfg.to_dict().items() if k in RUN_CONTROL}}
+    new = TrainConfig.from_dict(merged, source=str(path))
+    done = int(resumed["step"])
+    if new.total_steps < done:
+        raise ConfigError(f"--resume: the run is already at update {done}; --steps {new.algo.steps} would end it at "
+                          f"{new.total_steps} (give --steps >= {done - new.algo.bc_steps})")
+    return new

@@ -507,6 +507,9 @@ def load_dataset(name: str) -> RaceCarDataset:
     if int(meta.get("total_episodes", 0)) > len(episodes):
         raise DatasetError(f"dataset {did}: metadata lists {meta.get('total_episodes')} episodes but "
                            f"{data_file} holds {len(episodes)} (truncated or replaced data file)")
+    track_obj = load_track(str(meta.get("racecar_track", "s_curve")))  # interim: until tracks are stored as data
+    for e in episodes:
+        e.track = track_obj
     return RaceCarDataset(name=name, id=did, path=path, track=str(meta.get("racecar_track", "")),
                           layout_id=str(meta["racecar_obs_layout_id"]), metadata=meta, episodes=episodes)
 

@@ -1,5 +1,6 @@
 """Writing files so a kill never leaves a half-written one that looks finished: every output (dataset file and
-metadata, checkpoint, eval JSON, MP4, PNG) is written to a temp file beside its target and renamed into place.
+metadata, checkpoint, eval JSON, MP4, PNG) is written to a temp file beside its target and renamed into place
+(`atomic_path`; the media encoders in `racecar_env.media` use it too).
 
 `durable=True` also fsyncs the file and its folder: for what must survive a crash (datasets, checkpoints), not
 for outputs that can simply be rendered again.
@@ -10,9 +11,7 @@ import contextlib
 import json
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
-
-import numpy as np
+from typing import Any, Callable, Iterator
 
 PARTIAL_PREFIX = ".partial-"
 
@@ -55,20 +54,4 @@ def write_json(path: "str | Path", obj: Any, *, durable: bool = False, prefix: s
                default: Callable[[Any], Any] | None = None) -> Path:
     with atomic_path(path, durable=durable, prefix=prefix) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=default) + "\n")
-    return Path(path)
-
-
-def write_mp4(path: "str | Path", frames: Iterable[np.ndarray], *, fps: int, total: int | None = None,
-              desc: str = "render", progress: bool = True) -> Path:
-    """H.264 yuv420p MP4 that ordinary players open. Frames must have even width and height (TopDown's do)."""
-    import imageio.v2 as imageio
-    from tqdm import tqdm
-    with atomic_path(path) as tmp:
-        # macro_block_size=2: frames are already even-sized; the default 16 would rescale them.
-        # veryfast preset: ~3x cheaper encode than the default for a few % more bytes (render speed is a quality bar).
-        with imageio.get_writer(tmp, fps=fps, codec="libx264", pixelformat="yuv420p", macro_block_size=2,
-                                ffmpeg_log_level="error", ffmpeg_params=["-preset", "veryfast", "-crf", "23"]) as w:
-            for frame in tqdm(frames, total=total, desc=desc, unit="frame", leave=False, dynamic_ncols=True,
-                              disable=not progress):
-                w.append_data(frame)
     return Path(path)

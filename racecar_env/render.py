@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from . import spec
 from .physics import CAR_LENGTH, CAR_WIDTH
 from .tracks import Goal, Track
 
@@ -52,18 +53,30 @@ def font(size: int) -> ImageFont.ImageFont:
 @dataclass
 class TopDown:
     """Top-down view of one track. `draw()` returns an (H, W, 3) uint8 frame; width and height are even so the frames
-    encode to yuv420p H.264 directly."""
+    encode to yuv420p H.264 directly.
+
+    Scale: `px_per_m`, reduced if the track would exceed `max_size`; or, with `size=(w, h)`, the track fitted and
+    centred in exactly that canvas (panels of a grid over different tracks all have one size)."""
     track: Track
     px_per_m: float = 40.0
     margin_m: float = 0.4
+    max_size: tuple[int, int] = (1280, 960)
+    size: tuple[int, int] | None = None
     _bg: Image.Image = field(init=False, repr=False)
 
     def __post_init__(self):
         xmin, ymin, xmax, ymax = self.track.bounds
-        self.x0, self.y1 = xmin - self.margin_m, ymax + self.margin_m
-        w = int(math.ceil((xmax - xmin + 2 * self.margin_m) * self.px_per_m))
-        h = int(math.ceil((ymax - ymin + 2 * self.margin_m) * self.px_per_m))
-        self.size = (w + w % 2, h + h % 2)
+        span_x, span_y = xmax - xmin + 2 * self.margin_m, ymax - ymin + 2 * self.margin_m
+        box = self.size or self.max_size
+        self.px_per_m = min(self.px_per_m, box[0] / span_x, box[1] / span_y) if self.size is None else \
+            min(box[0] / span_x, box[1] / span_y)
+        if self.size is None:
+            w, h = int(math.ceil(span_x * self.px_per_m)), int(math.ceil(span_y * self.px_per_m))
+            self.size = (w + w % 2, h + h % 2)
+        w, h = self.size
+        # centre the track in the canvas
+        self.x0 = xmin - self.margin_m - (w / self.px_per_m - span_x) / 2
+        self.y1 = ymax + self.margin_m + (h / self.px_per_m - span_y) / 2
         self.font, self.small, self.big = font(15), font(12), font(40)
         self._bg = self._background()
         self._goal_cache: tuple[tuple[float, float, float], Image.Image] | None = None
@@ -167,3 +180,111 @@ def draw_hud(img: Image.Image, hud: Hud, fonts: "TopDown") -> None:
     if hud.banner:  # shown for about a second at an episode's end: the outlined big text is affordable there
         d.text((w / 2, h / 2), hud.banner, fill=hud.banner_color, font=fonts.big, anchor="mm",
                stroke_width=3, stroke_fill=(0, 0, 0))
+
+
+# --- an episode as frames ---------------------------------------------------------------------------------------------
+VIEWS = ("topdown", "chase", "both")
+BANNERS = {"success": ("GOAL", (90, 230, 130)), "crash": ("CRASH", (255, 90, 80)),
+           "timeout": ("TIME OUT", (255, 200, 60)), "aborted": ("STOPPED", (200, 200, 200))}
+HOLD_SECONDS = 1.0
+
+
+class EpisodeRenderer:
+    """Frames of recorded or rolled-out Episodes, drawn from their observations (no physics is stepped), on each
+    episode's own track. Frame t <= T shows the state after t steps; frames after T hold the final state under the
+    outcome banner for HOLD_SECONDS, so every video shows how it ended.
+
+    view: "topdown" (Pillow, ~1 ms), "chase" (pybullet camera behind the car, ~20-40 ms) or "both" stacked.
+    size: (w, h) of the top-down part; None = each track at its natural scale (single videos), a fixed size for
+    grids whose panels show different tracks.
+    """
+
+    def __init__(self, view: str = "topdown", *, size: tuple[int, int] | None = None, lidar: bool = False,
+                 fps: int = 20):
+        if view not in VIEWS:
+            raise ValueError(f"view must be one of {', '.join(VIEWS)}, got {view!r}")
+        self.view, self.fixed_size, self.lidar = view, size, lidar
+        self.hold_frames = int(round(HOLD_SECONDS * fps))
+        self._topdowns: dict[str, TopDown] = {}
+        self._sim = None
+        self._derived: dict[int, tuple] = {}
+
+    def topdown(self, track: Track) -> TopDown:
+        td = self._topdowns.get(track.track_id)
+        if td is None:
+            td = self._topdowns[track.track_id] = TopDown(track, size=self.fixed_size)
+        return td
+
+    def size(self, track: Track) -> tuple[int, int]:
+        """(width, height) of this track's frames."""
+        w, h = self.topdown(track).size
+        ch = (w * 3 // 4) // 2 * 2
+        return w, {"topdown": h, "chase": ch, "both": h + ch}[self.view]
+
+    def frame_count(self, episode) -> int:
+        return episode.steps + 1 + self.hold_frames
+
+    def _positions_and_returns(self, episode) -> tuple[np.ndarray, np.ndarray]:
+        entry = self._derived.get(id(episode))
+        if entry is None or entry[0] is not episode:
+            o = episode.observations["observation"]
+            xy = np.stack([spec.field(o, "x"), spec.field(o, "y")], axis=1)
+            ret = np.concatenate([[0.0], np.cumsum(episode.rewards, dtype=np.float64)])
+            entry = self._derived[id(episode)] = (episode, xy, ret)
+        return entry[1], entry[2]
+
+    def hud(self, episode, t: int, banner: bool, label: str = "", index: int | None = None) -> Hud:
+        o = episode.observations["observation"][t]
+        a = episode.actions[min(t, episode.steps - 1)]
+        seed = episode.meta.get("seed")
+        head = "  ".join(x for x in (label, "" if index is None else f"ep {index}",
+                                     "" if seed is None else f"seed {seed}",
+                                     episode.track.name if episode.track else "") if x)
+        lines = [head, f"t {t * spec.CONTROL_DT:5.2f} s   v {float(spec.field(o, 'v_forward')):4.2f} m/s   "
+                       f"return {self._positions_and_returns(episode)[1][t]:7.2f}"]
+        text, color = BANNERS[episode.outcome]
+        if banner and episode.success:
+            text += f"  {episode.steps * spec.CONTROL_DT:.2f} s"
+        return Hud(lines=lines, bars=control_bars(a), banner=text if banner else None, banner_color=color)
+
+    def frame(self, episode, f: int, label: str = "", index: int | None = None) -> np.ndarray:
+        track = episode.track
+        if track is None:
+            raise ValueError("episode has no track to draw it on")
+        t, banner = min(f, episode.steps), f >= episode.steps
+        o = episode.observations["observation"][t]
+        x, y = float(spec.field(o, "x")), float(spec.field(o, "y"))
+        yaw = math.atan2(float(spec.field(o, "sin_yaw")), float(spec.field(o, "cos_yaw")))
+        steer = float(spec.field(o, "steer_angle"))
+        td = self.topdown(track)
+        parts = []
+        if self.view in ("topdown", "both"):
+            gx, gy = (float(v) for v in episode.observations["desired_goal"][t])
+            parts.append(td.draw(x, y, yaw, steer_angle=steer, goal=Goal(gx, gy, track.goal.radius),
+                                 trail=self._positions_and_returns(episode)[0][: t + 1],
+                                 lidar=o[spec.LIDAR_SLICE] if self.lidar else None))
+        if self.view in ("chase", "both"):
+            from .physics import CarSim
+            if self._sim is None:
+                self._sim = CarSim(track)
+            self._sim.set_track(track)
+            self._sim.show_pose(x, y, yaw, steer)   # the recorded steering shows on the front wheels
+            w = td.size[0]
+            parts.append(self._sim.chase_image(x, y, yaw, w, (w * 3 // 4) // 2 * 2))
+        img = Image.fromarray(parts[0])
+        draw_hud(img, self.hud(episode, t, banner, label, index), td)
+        parts[0] = np.asarray(img)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+
+    def frames(self, episode, label: str = "", index: int | None = None):
+        for f in range(self.frame_count(episode)):
+            yield self.frame(episode, f, label, index)
+
+    def last_frame(self, episode, label: str = "") -> np.ndarray:
+        """The final state with the whole trail and the outcome banner: a picture of the episode."""
+        return self.frame(episode, episode.steps + 1, label)
+
+    def close(self) -> None:
+        if self._sim is not None:
+            self._sim.close()
+            self._sim = None

@@ -1,17 +1,38 @@
-"""The one episode loop every stage uses: recording demos, evaluating agents, rendering rollouts.
+"""The one episode loop every stage uses (recording demos, evaluating agents, rendering rollouts), serial or on
+every core.
 
-Anything with `act(obs) -> action` drives (a learn Policy, the Autopilot, a keyboard driver); a `reset(obs, info)`
-method, if present, is called at the episode start. The result is a full `datasets.Episode` (T+1 observations,
-the env's terminations/truncations, infos, the track it ran on), so a rollout can be saved, evaluated or drawn without re-running it.
+Anything with `act(obs) -> action` drives (a learn Policy, the Autopilot, a keyboard driver); `reset(obs, info)` and
+`provenance()`, if present, are called at the episode start and end. The result is a full `Episode` (T+1
+observations, the env's terminations/truncations, infos, the track it ran on), so a rollout can be saved, evaluated
+or drawn without re-running it.
+
+`run_episodes` runs many seeded episodes, in worker processes when asked: each worker owns one env; the main
+process keeps the agents and, for an agent that acts on batches (`agent.batched = True`, e.g. a learn Policy), makes
+one policy call per step for all running episodes. Episode i always uses seed `seeds[i]` on a freshly reset env, so
+the episodes are the same whatever the number of workers (a test checks it bitwise). Why not gymnasium's vector
+envs: they reset a finished sub-env from its own RNG stream, so "episode i uses seed s0 + i" cannot be kept.
 """
 from __future__ import annotations
 
-from typing import Callable
+import multiprocessing as mp
+import os
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from .episode import Episode, EpisodeRecorder
+from .episode import OBS_KEYS, Episode, EpisodeRecorder
 from .env import RaceCarEnv
+from .tracks import Track
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """What drives the car. Optional: `reset(obs, info)` at an episode start, `provenance() -> dict` stored with
+    the episode, and `batched = True` if `act` accepts a batch (a Dict of stacked observations)."""
+
+    def act(self, obs: dict) -> np.ndarray: ...
 
 
 def run_episode(env: RaceCarEnv, agent, seed: int | None = None, *, options: dict | None = None,
@@ -30,5 +51,204 @@ def run_episode(env: RaceCarEnv, agent, seed: int | None = None, *, options: dic
         rec.step(action, obs, reward, terminated, truncated, info)
         if on_step is not None:
             on_step(env)
+    return rec.finish(_meta(agent, seed, meta), track=env.track)
+
+
+def _meta(agent, seed, meta) -> dict:
     provenance = agent.provenance() if hasattr(agent, "provenance") else {}
-    return rec.finish({**provenance, "seed": None if seed is None else int(seed), **(meta or {})}, track=env.track)
+    return {**provenance, "seed": None if seed is None else int(seed), **(meta or {})}
+
+
+def available_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def resolve_workers(workers: "int | str | None", episodes: int) -> int:
+    """"auto"/None = one worker per available CPU, never more than episodes; 1 = serial in this process."""
+    n = available_cpus() if workers in (None, "auto") else int(workers)
+    if n < 1:
+        raise ValueError(f"workers must be >= 1 or 'auto', got {workers!r}")
+    return max(1, min(n, episodes))
+
+
+def run_episodes(env_kwargs: dict, agent, seeds: Sequence[int | None], *, options: Sequence[dict | None] | None = None,
+                 meta: dict | None = None, workers: "int | str | None" = 1,
+                 on_episode: Callable[[int, Episode], None] | None = None, env: RaceCarEnv | None = None
+                 ) -> list[Episode]:
+    """Episode i = run_episode(RaceCarEnv(**env_kwargs), agent, seeds[i], options=options[i]), in order.
+
+    agent: an Agent (shared by all episodes), or a callable `i -> Agent` for per-episode agents (e.g. an autopilot
+        seeded per episode). `on_episode(i, episode)` runs as each finishes (in finishing order when parallel).
+    workers: 1 runs here (on `env` if given); more runs that many env processes, "auto" one per CPU.
+    """
+    opts = list(options) if options is not None else [None] * len(seeds)
+    if len(opts) != len(seeds):
+        raise ValueError(f"options has {len(opts)} entries for {len(seeds)} seeds")
+    make_agent = agent if (callable(agent) and not hasattr(agent, "act")) else (lambda i: agent)
+    n = resolve_workers(workers, len(seeds)) if seeds else 1
+    if n == 1:
+        own = env is None
+        env = env or RaceCarEnv(**env_kwargs)
+        try:
+            out = []
+            for i, seed in enumerate(seeds):
+                out.append(run_episode(env, make_agent(i), seed, options=opts[i], meta=meta))
+                if on_episode is not None:
+                    on_episode(i, out[-1])
+            return out
+        finally:
+            if own:
+                env.close()
+    with EnvPool(env_kwargs, n) as pool:
+        return pool.run(make_agent, list(seeds), opts, meta, on_episode)
+
+
+@dataclass
+class _Slot:
+    """One worker's episode in progress."""
+    index: int
+    agent: object
+    recorder: EpisodeRecorder | None = None   # None until the reset has answered
+    obs: dict | None = None
+    track: Track | None = None
+    action: np.ndarray | None = None
+
+
+class EnvPool:
+    """Worker processes with one RaceCarEnv each, stepped in lockstep by `run`. Reusable across calls (a training
+    run keeps one for all its evaluations, so process start-up is paid once)."""
+
+    def __init__(self, env_kwargs: dict, workers: int):
+        ctx = mp.get_context("spawn")   # no fork: the parent may hold torch threads and pybullet clients
+        self._conns, self._procs = [], []
+        self._tracks: dict[str, Track] = {}
+        for _ in range(workers):
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=_worker, args=(child, env_kwargs), daemon=True)
+            proc.start()
+            child.close()
+            self._conns.append(parent)
+            self._procs.append(proc)
+        for conn in self._conns:   # wait until every env is built, so a bad env argument surfaces here
+            try:
+                status, payload = conn.recv()
+            except EOFError:
+                status, payload = "error", "an env worker process died while starting"
+            if status == "error":
+                self.close()
+                raise ValueError(payload)
+
+    @property
+    def workers(self) -> int:
+        return len(self._conns)
+
+    def run(self, make_agent, seeds: list, options: list, meta: dict | None = None,
+            on_episode: Callable[[int, Episode], None] | None = None) -> list[Episode]:
+        todo = deque(range(len(seeds)))
+        results: list[Episode | None] = [None] * len(seeds)
+        slots: list[_Slot | None] = [None] * self.workers
+
+        def start(w: int) -> None:
+            slots[w] = None
+            if todo:
+                i = todo.popleft()
+                slots[w] = _Slot(i, make_agent(i))
+                self._conns[w].send(("reset", (seeds[i], options[i])))
+
+        for w in range(self.workers):
+            start(w)
+        while any(slot is not None for slot in slots):
+            for w, slot in enumerate(slots):       # every busy worker has exactly one answer pending
+                if slot is None:
+                    continue
+                try:
+                    status, payload = self._conns[w].recv()
+                except EOFError:
+                    status, payload = "error", "the process died"
+                if status == "error":
+                    raise RuntimeError(f"env worker {w}: {payload}")
+                if slot.recorder is None:          # the reset
+                    slot.obs, info, track_id, track = payload
+                    if track is not None:
+                        self._tracks[track_id] = track
+                    slot.track = self._tracks[track_id]
+                    if hasattr(slot.agent, "reset"):
+                        slot.agent.reset(slot.obs, info)
+                    slot.recorder = EpisodeRecorder(slot.obs, info)
+                else:                              # a step
+                    slot.obs, reward, terminated, truncated, info = payload
+                    slot.recorder.step(slot.action, slot.obs, reward, terminated, truncated, info)
+            for w, slot in enumerate(slots):       # finished episodes: keep, start the next one
+                if slot is not None and slot.recorder.done:
+                    results[slot.index] = slot.recorder.finish(_meta(slot.agent, seeds[slot.index], meta),
+                                                               track=slot.track)
+                    if on_episode is not None:
+                        on_episode(slot.index, results[slot.index])
+                    start(w)
+            running = [w for w, slot in enumerate(slots) if slot is not None and slot.recorder is not None]
+            for w, action in zip(running, _actions([slots[w] for w in running])):
+                slots[w].action = action
+                self._conns[w].send(("step", action))
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for conn in self._conns:
+            try:
+                conn.send(("close", None))
+            except (BrokenPipeError, OSError):
+                pass
+        for proc in self._procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.kill()
+        self._conns, self._procs = [], []
+
+    def __enter__(self) -> "EnvPool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _actions(slots: list[_Slot]) -> list[np.ndarray]:
+    """One batched call when every running episode shares one batched agent, else one call per agent."""
+    if not slots:
+        return []
+    first = slots[0].agent
+    if getattr(first, "batched", False) and all(s.agent is first for s in slots):
+        stacked = {k: np.stack([s.obs[k] for s in slots]) for k in OBS_KEYS}
+        return list(np.asarray(first.act(stacked), dtype=np.float32))
+    return [np.asarray(s.agent.act(s.obs), dtype=np.float32) for s in slots]
+
+
+def _worker(conn, env_kwargs: dict) -> None:
+    """A worker process: build the env, then answer reset/step commands until "close"."""
+    try:
+        env = RaceCarEnv(**env_kwargs)
+    except Exception as e:  # noqa: BLE001 - reported to the parent as one line
+        conn.send(("error", str(e)))
+        return
+    conn.send(("ready", None))
+    sent: set[str] = set()   # track ids already sent to the parent: a track crosses the pipe once
+    try:
+        while True:
+            cmd, arg = conn.recv()
+            if cmd == "close":
+                break
+            try:
+                if cmd == "reset":
+                    obs, info = env.reset(seed=arg[0], options=arg[1])
+                    tid = env.track.track_id
+                    conn.send(("ok", (obs, info, tid, None if tid in sent else env.track)))
+                    sent.add(tid)
+                else:
+                    conn.send(("ok", env.step(arg)))
+            except Exception as e:  # noqa: BLE001
+                conn.send(("error", f"{type(e).__name__}: {e}"))
+    except (EOFError, KeyboardInterrupt):
+        pass
+    finally:
+        env.close()

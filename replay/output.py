@@ -16,7 +16,8 @@ from .trace import Trace
 
 def write_mp4(path: Path, frames: Iterable[np.ndarray], *, total: int | None = None, desc: str = "render",
               fps: int = FPS) -> Path:
-    return files.write_mp4(path, frames, fps=fps, total=total, desc=desc)
+    from racecar_env.media import write_mp4 as _write
+    return _write(path, frames, fps=fps, total=total, desc=desc)
 
 
 def write_json(path: Path, data: dict) -> Path:

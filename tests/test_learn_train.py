@@ -40,6 +40,7 @@ def test_run_folder_has_config_logs_checkpoints_eval_and_video(run, capsys):
     assert any(p.name.startswith("events.out.tfevents") for p in (run / "tb").iterdir())
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["algo"] == "td3bc" and cfg["bc_steps"] == 1000 and cfg["alpha"] == 0.2
+    assert "cql_weight" not in cfg and "expectile" not in cfg        # only the chosen algorithm's settings
     report = json.loads((run / "eval.json").read_text())
     assert [h["step"] for h in report["history"]] == [200, 400, 600, 800, 1000, 1200, 1400]
     assert report["best_periodic"]["step"] > 1000         # BC-phase checkpoints are never best.pt of a td3bc run
@@ -48,7 +49,8 @@ def test_run_folder_has_config_logs_checkpoints_eval_and_video(run, capsys):
 
 def test_checkpoint_round_trip_gives_identical_actions_and_results(run):
     p1, p2 = load_policy(run / "checkpoints" / "last.pt"), load_policy(run / "checkpoints" / "last.pt")
-    assert p1.label == "td3bc" and p1.track == "s_curve" and p1.step == 1400
+    assert p1.label == "td3bc" and p1.track.name == "s_curve" and p1.step == 1400
+    assert [t.name for t in p1.tracks.values()] == ["s_curve"]
     env = RaceCarEnv("s_curve")
     obs, _ = env.reset(seed=3)
     batch = {k: np.stack([obs[k]] * 3) for k in obs}
@@ -84,7 +86,11 @@ def test_resume_refuses_to_change_learning_settings(run, tmp_path, capsys):
     shutil.copytree(run, copy)
     assert main(["--out", str(copy), "--resume", "--algo", "cql"]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "cannot change algo" in err
+    assert err.count("\n") == 0 and "cannot change --algo" in err
+    assert main(["--out", str(copy), "--resume", "--steps", "10"]) == 2     # below the updates already done
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "already at update 1400" in err
+    assert json.loads((copy / "config.json").read_text())["steps"] == 400   # untouched
 
 
 def test_missing_corrupt_and_foreign_checkpoints_are_one_line_errors(run, tmp_path):
@@ -94,6 +100,12 @@ def test_missing_corrupt_and_foreign_checkpoints_are_one_line_errors(run, tmp_pa
     bad.write_bytes(b"this is not a checkpoint")
     with pytest.raises(CheckpointError, match="bad.pt: not a readable checkpoint"):
         load_policy(bad)
+    empty = tmp_path / "empty.pt"
+    empty.write_bytes(b"")
+    with pytest.raises(CheckpointError, match="empty.pt: empty file"):
+        load_policy(empty)
+    with pytest.raises(CheckpointError, match="not a file"):
+        load_policy(tmp_path)
     truncated = tmp_path / "truncated.pt"
     truncated.write_bytes((run / "checkpoints" / "best.pt").read_bytes()[:5000])
     with pytest.raises(CheckpointError, match="truncated.pt"):
@@ -110,12 +122,14 @@ def test_missing_corrupt_and_foreign_checkpoints_are_one_line_errors(run, tmp_pa
         load_policy(tmp_path / "damaged.pt")
 
 
-def test_policy_refuses_an_env_on_another_track(run):
+def test_policy_runs_on_another_track_with_a_note(run, capsys):
+    from learn.evaluate import main as eval_main
     policy = load_policy(run / "checkpoints" / "best.pt")
-    env = RaceCarEnv("hairpin")
-    with pytest.raises(CheckpointError, match="trained on track 's_curve', env runs track 'hairpin'"):
-        policy.check_env(env)
-    policy.check_env(RaceCarEnv("s_curve"))
+    assert policy.note_for(RaceCarEnv("s_curve").track) is None
+    assert "never saw" in policy.note_for(RaceCarEnv("hairpin").track)
+    assert eval_main([str(run / "checkpoints" / "best.pt"), "--track", "hairpin", "--episodes", "1", "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "never saw" in captured.err and "hairpin" in captured.out
 
 
 def test_evaluate_cli_reports_and_errors(run, tmp_path, capsys):
@@ -125,12 +139,15 @@ def test_evaluate_cli_reports_and_errors(run, tmp_path, capsys):
     assert json.loads(out.read_text())["episodes"] == 1
     assert eval_main([str(tmp_path / "missing.pt")]) == 2
     assert "not found" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        eval_main([str(run / "checkpoints" / "best.pt"), "--episodes", "0"])
+    assert e.value.code == 2 and "whole number >= 1" in capsys.readouterr().err
 
 
 def test_trained_policy_drives_further_than_an_untrained_one(run):
     trained = load_policy(run / "checkpoints" / "best.pt")
     torch.manual_seed(0)
-    untrained = Policy(Actor(FEATURE_DIM, 2, (256, 256)), trained.encoder, "s_curve", "untrained")
+    untrained = Policy(Actor(FEATURE_DIM, 2, (256, 256)), trained.encoder, "untrained")
     a = evaluate(trained, "s_curve", episodes=3, seed0=30_000)
     b = evaluate(untrained, "s_curve", episodes=3, seed0=30_000)
     # 8 demos and 400 TD3+BC updates do not make a finisher (few-demo TD3+BC tends to crash in the first corners);

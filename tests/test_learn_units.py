@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from learn.algos import CQL, TD3BC
-from learn.config import ConfigError, TrainConfig
-from learn.data import Batch, Transitions
+from learn.config import ALGO_CONFIGS, ConfigError, TrainConfig
+from learn.data import Batch, ReplayBuffer
 from learn.encoding import FEATURE_DIM, FEATURE_NAMES, Encoder, features
 from racecar_env import spec
 from racecar_env.episode import Episode
@@ -84,7 +84,7 @@ def make_episode(T, terminated, start=0.0):
 
 def test_transitions_pair_obs_with_next_obs_and_mark_only_terminations_done():
     eps = [make_episode(4, terminated=True), make_episode(3, terminated=False, start=50.0)]
-    tr = Transitions.from_episodes(eps)
+    tr = ReplayBuffer.from_episodes(eps)
     assert len(tr) == 7
     so, sa, sr, sn, sd = tr._sl
     d = tr.data
@@ -101,7 +101,7 @@ def test_transitions_refuse_t_rows_of_observations():
     ep = make_episode(4, terminated=True)
     ep.observations = {k: v[:-1] for k, v in ep.observations.items()}
     with pytest.raises(ValueError, match="expected T\\+1"):
-        Transitions.from_episodes([ep])
+        ReplayBuffer.from_episodes([ep])
 
 
 def _constant_critic(critic, value):
@@ -115,8 +115,7 @@ def _constant_critic(critic, value):
 @pytest.mark.parametrize("algo_cls, algo", [(TD3BC, "td3bc"), (CQL, "cql")])
 @pytest.mark.parametrize("done", [0.0, 1.0])
 def test_td_target_stops_at_terminations_and_bootstraps_otherwise(algo_cls, algo, done):
-    cfg = TrainConfig(algo=algo, out="-", gamma=0.9)
-    agent = algo_cls(cfg, FEATURE_DIM)
+    agent = algo_cls(ALGO_CONFIGS[algo](gamma=0.9), FEATURE_DIM)
     _constant_critic(agent.critic_target, 5.0)
     b = Batch(torch.zeros(1, FEATURE_DIM), torch.zeros(1, 2), torch.tensor([2.0]), torch.zeros(1, FEATURE_DIM),
               torch.tensor([done]))
@@ -126,9 +125,29 @@ def test_td_target_stops_at_terminations_and_bootstraps_otherwise(algo_cls, algo
 
 
 def test_config_rejects_bad_values_with_the_field_name():
-    with pytest.raises(ConfigError, match="algo"):
-        TrainConfig(algo="ppo")
-    with pytest.raises(ConfigError, match="batch_size"):
-        TrainConfig(batch_size=0)
-    with pytest.raises(ConfigError, match="unknown config field.*lr_typo"):
+    with pytest.raises(ConfigError, match="algo must be one of"):
+        TrainConfig.build(algo="ppo")
+    with pytest.raises(ConfigError, match="batch_size must be >= 1"):
+        TrainConfig.build(batch_size=0)
+    with pytest.raises(ConfigError, match="alpha must be a finite number"):
+        TrainConfig.build(algo="td3bc", alpha=float("nan"))
+    with pytest.raises(ConfigError, match="expectile must be <= 1"):
+        TrainConfig.build(algo="iql", expectile=1.5)
+    with pytest.raises(ConfigError, match="lr_typo \\(unknown\\)"):
         TrainConfig.from_dict({"lr_typo": 1})
+    with pytest.raises(ConfigError, match="n_critics \\(a setting of td3bc, not cql\\)"):
+        TrainConfig.build(algo="cql", n_critics=4)
+    with pytest.raises(ConfigError, match="hidden must be comma-separated"):
+        TrainConfig.build(hidden="256,x")
+
+
+def test_every_algorithm_gets_the_same_budget_and_cadence():
+    totals = {a: TrainConfig.build(algo=a).total_steps for a in ALGO_CONFIGS}
+    assert len(set(totals.values())) == 1, totals
+    assert len({TrainConfig.build(algo=a).run.eval_every for a in ALGO_CONFIGS}) == 1
+
+
+def test_config_round_trips_flat_json():
+    cfg = TrainConfig.build(algo="td3bc", alpha=0.5, hidden="64,64", seed=3)
+    again = TrainConfig.from_dict(cfg.to_dict())
+    assert again == cfg and again.algo.hidden == (64, 64) and again.run.out == "runs/s_expert_td3bc_s3"

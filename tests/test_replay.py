@@ -48,8 +48,8 @@ def checkpoint(datasets_root, tmp_path_factory):
     from learn.config import TrainConfig
     from learn.train import train
     out = tmp_path_factory.mktemp("run") / "bc_tiny"
-    train(TrainConfig(dataset="demo_mix", algo="bc", steps=100, eval_every=0, eval_episodes=1,
-                      final_eval_episodes=1, out=str(out)), progress=False, log=lambda *a, **k: None)
+    train(TrainConfig.build(dataset="demo_mix", algo="bc", steps=100, eval_every=0, eval_episodes=1,
+                            final_eval_episodes=1, out=str(out)), progress=False, log=lambda *a, **k: None)
     return out / "checkpoints" / "best.pt"
 
 
