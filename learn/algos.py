@@ -1,10 +1,11 @@
-"""The three learners, each one `update(batch, pretrain)` step in plain PyTorch (CORL-style single-function updates).
+"""The four learners, each one `update(batch, pretrain)` step in plain PyTorch (CORL-style single-function updates).
 
   BC      actor regresses the data action (MSE).
   TD3+BC  Fujimoto & Gu 2021: twin critics with target policy smoothing; the actor maximises lambda * Q - MSE to
           the data action, lambda = alpha / mean|Q|, updated every `policy_freq` critic steps.
   CQL     Kumar et al. 2020, SAC-based (as CORL's cql.py without the Lagrange variant): twin critics with the
           conservative logsumexp penalty over random, current-policy and next-policy actions, auto-tuned entropy.
+  IQL     Kostrikov et al. 2021: expectile value regression, advantage-weighted regression actor.
 
 `pretrain=True` (the --bc-steps phase) trains the actor by behaviour cloning only, while the critics already learn
 the value of that cloned policy; when the RL phase starts the critic is no longer random, so the first policy
@@ -21,9 +22,9 @@ import math
 import torch
 from torch.nn import functional as F
 
-from .config import AlgoConfig, CQLConfig, TD3BCConfig
+from .config import AlgoConfig, CQLConfig, IQLConfig, TD3BCConfig
 from .data import Batch
-from .nets import Actor, EnsembleCritic, GaussianActor
+from .nets import Actor, EnsembleCritic, GaussianActor, ValueNet
 
 ACT_DIM = 2
 
@@ -206,8 +207,76 @@ class CQL:
             self.log_alpha.copy_(d["log_alpha"])
 
 
-AGENTS = {"bc": BC, "td3bc": TD3BC, "cql": CQL}
-ACTOR_KINDS = {"bc": Actor, "td3bc": Actor, "cql": GaussianActor}
+def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
+    """Asymmetric L2: |tau - 1(diff < 0)| * diff^2, diff = target - prediction. tau > 0.5 weighs under-estimates
+    more, so V approaches an upper expectile of Q over the data's actions (IQL's implicit max)."""
+    weight = torch.where(diff < 0, 1.0 - expectile, expectile)
+    return (weight * diff.pow(2)).mean()
+
+
+def advantage_weights(adv: torch.Tensor, beta: float, max_weight: float) -> torch.Tensor:
+    """exp(beta * A), capped: how much the actor imitates each data action."""
+    return torch.exp(beta * adv).clamp(max=max_weight)
+
+
+class IQL:
+    """IQL (Kostrikov et al. 2021), as CORL's iql.py: V regresses an upper expectile of the target critics' Q on data
+    actions; Q regresses r + gamma * V(s'); the actor does advantage-weighted regression onto the data actions. It
+    never queries Q at actions outside the data, so there is nothing to extrapolate."""
+
+    def __init__(self, cfg: IQLConfig, obs_dim: int, device: str = "cpu"):
+        self.cfg = cfg
+        self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden).to(device)
+        self.value = ValueNet(obs_dim, cfg.hidden).to(device)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2).to(device)
+        self.critic_target = copy.deepcopy(self.critic)
+        for p in self.critic_target.parameters():
+            p.requires_grad_(False)
+        self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
+        self.value_opt = _adam(self.value.parameters(), cfg.critic_lr)
+        self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
+
+    def update(self, b: Batch, pretrain: bool = False) -> dict[str, torch.Tensor]:
+        c = self.cfg
+        with torch.no_grad():
+            target_q = self.critic_target(b.obs, b.action).min(0).values
+        v = self.value(b.obs)
+        adv = target_q - v
+        value_loss = expectile_loss(adv, c.expectile)
+        self.value_opt.zero_grad(set_to_none=True)
+        value_loss.backward()
+        self.value_opt.step()
+
+        with torch.no_grad():
+            target = b.reward + c.gamma * (1.0 - b.done) * self.value(b.next_obs)   # no bootstrap past a termination
+        q = self.critic(b.obs, b.action)
+        critic_loss = (q - target).pow(2).mean(1).sum()
+        self.critic_opt.zero_grad(set_to_none=True)
+        critic_loss.backward()
+        self.critic_opt.step()
+        soft_update(self.critic_target, self.critic, c.tau)
+
+        weights = torch.ones_like(adv) if pretrain else advantage_weights(adv.detach(), c.beta, c.max_weight)
+        per_sample = (self.actor(b.obs) - b.action).pow(2).sum(-1)
+        actor_loss = (weights * per_sample).mean()
+        self.actor_opt.zero_grad(set_to_none=True)
+        actor_loss.backward()
+        self.actor_opt.step()
+        return {"loss/actor": actor_loss.detach(), "loss/value": value_loss.detach(),
+                "loss/critic": critic_loss.detach(), "q/data": q.detach().mean(), "q/target": target.mean(),
+                "v/mean": v.detach().mean(), "adv/mean": adv.detach().mean(), "adv/weight_mean": weights.mean()}
+
+    def state_dict(self) -> dict:
+        return {k: getattr(self, k).state_dict() for k in
+                ("actor", "value", "critic", "critic_target", "actor_opt", "value_opt", "critic_opt")}
+
+    def load_state_dict(self, d: dict) -> None:
+        for k, v in d.items():
+            getattr(self, k).load_state_dict(v)
+
+
+AGENTS = {"bc": BC, "td3bc": TD3BC, "cql": CQL, "iql": IQL}
+ACTOR_KINDS = {"bc": Actor, "td3bc": Actor, "cql": GaussianActor, "iql": Actor}
 
 
 def make_agent(cfg: AlgoConfig, obs_dim: int, device: str = "cpu"):

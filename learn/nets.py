@@ -1,4 +1,5 @@
-"""Networks: deterministic actor (BC, TD3+BC), tanh-Gaussian actor (CQL), and twin critics as ONE ensemble module.
+"""Networks: deterministic actor (BC, TD3+BC, IQL), tanh-Gaussian actor (CQL), state value (IQL), and twin critics as
+ONE ensemble module.
 
 The ensemble keeps both critics' weights in (E, in, out) tensors and runs them with one batched matmul (baddbmm),
 so a twin-critic pass costs one kernel per layer instead of two separate networks' worth of small kernels.
@@ -114,3 +115,15 @@ class EnsembleCritic(nn.Module):
         for layer in self.layers[:-1]:
             x = F.relu_(layer(x, n))   # in place: one less (n, B, hidden) buffer per layer
         return fp32(lambda h: self.layers[-1](h, n), x).squeeze(-1)
+
+
+class ValueNet(nn.Module):
+    """State value V(obs) -> (B,), for IQL's expectile regression."""
+
+    def __init__(self, obs_dim: int, hidden: tuple[int, ...]):
+        super().__init__()
+        self.trunk = trunk([obs_dim, *hidden])
+        self.head = nn.Linear(hidden[-1], 1)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return fp32(self.head, self.trunk(obs)).squeeze(-1)
