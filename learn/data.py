@@ -42,7 +42,7 @@ class Transitions:
 
     @classmethod
     def from_episodes(cls, episodes, encoder: Encoder | None = None) -> "Transitions":
-        """Build from Episode objects (racecar_env.datasets.Episode or anything with the same fields).
+        """Build from Episode objects (racecar_env.episode.Episode or anything with the same fields).
         Fits the encoder on the dataset's observations unless one is given."""
         flat = flatten_episodes(list(episodes))
         obs = features(flat.observations["observation"])
@@ -62,7 +62,23 @@ class Transitions:
 
 def load_dataset_episodes(name: str):
     """(episodes, track, dataset label) of a recorded dataset. `load_dataset` already refuses a dataset recorded
-    with another observation layout, in one line."""
-    from racecar_env.datasets import load_dataset
+    with another observation layout, in one line; a damaged episode fails here in one line too.
+    track: what the evaluation env runs (see `dataset_track`)."""
+    from racecar_env.storage import load_dataset
     ds = load_dataset(name)
-    return ds.episodes, ds.track, ds.id
+    episodes = ds.episodes
+    return episodes, dataset_track(episodes), ds.id
+
+
+def dataset_track(episodes) -> "str | dict":
+    """The track argument for RaceCarEnv that matches the episodes: a shipped track's name when they all ran on
+    one track whose content equals that shipped file's, else that one track's JSON content, or "random" when they
+    ran on several tracks."""
+    from racecar_env.tracks import load_track, shipped_tracks
+    tracks = {e.track.track_id: e.track for e in episodes if e.track is not None}
+    if len(tracks) != 1:
+        return "random"
+    (track,) = tracks.values()
+    if track.name in shipped_tracks() and load_track(track.name).track_id == track.track_id:
+        return track.name
+    return track.to_dict()

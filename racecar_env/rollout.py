@@ -1,7 +1,7 @@
 """The one episode loop every stage uses: recording demos, evaluating agents, rendering rollouts.
 
 Anything with `act(obs) -> action` drives (a learn Policy, the Autopilot, a keyboard driver); a `reset(obs, info)`
-method, if present, is called at the episode start. The result is a full `datasets.Episode` (T+1 observations,
+method, if present, is called at the episode start. The result is a full `episode.Episode` (T+1 observations,
 the env's terminations/truncations, infos, the track it ran on), so a rollout can be saved, evaluated or drawn without re-running it.
 """
 from __future__ import annotations
