@@ -670,6 +670,7 @@ class DatasetWriter:
         self._steps = [int(m["total_steps"]) for m in metas]
         self._track_of = [str(m["track_id"]) for m in metas]
         self._bytes = [int(m["racecar_bytes"]) for m in metas]
+        self._total_bytes = sum(self._bytes)
         self._track_counts = Counter(self._track_of)
         self._tracks: dict[str, Track] = {}
         for tid in ds.track_ids():
@@ -696,7 +697,7 @@ class DatasetWriter:
         if env_key != self._env_key or "env_spec" not in self._meta:
             self._meta["env_spec"] = _env_spec_json(self._tracks[env_key] if len(ids) == 1 else None)
             self._env_key = env_key
-        size = sum(self._bytes) + 1000 * (self.episodes + len(ids))  # + ~1 kB of JSON per episode and track
+        size = self._total_bytes + 1000 * (self.episodes + len(ids))  # + ~1 kB of JSON per episode and track
         self._meta.update(total_episodes=self.episodes, total_steps=self.steps, racecar_tracks=len(ids),
                           dataset_size=round(size / 1e6, 1))
         _write_json_durable(self.data_dir / METADATA_FILE, self._meta)
@@ -734,6 +735,7 @@ class DatasetWriter:
         self._steps.append(episode.steps)
         self._track_of.append(tid)
         self._bytes.append(len(data))
+        self._total_bytes += len(data)
         self._track_counts[tid] += 1
         self._write_metadata()
         return index
@@ -769,6 +771,7 @@ class DatasetWriter:
             self.episodes -= 1
             self.steps -= steps
             del self._steps[-1], self._track_of[-1], self._bytes[-1]
+            self._total_bytes -= nbytes
             self._track_counts[tid] -= 1
             if not self._track_counts[tid]:
                 del self._track_counts[tid]
@@ -779,6 +782,7 @@ class DatasetWriter:
             self._steps.append(steps)
             self._track_of.append(tid)
             self._bytes.append(nbytes)
+            self._total_bytes += nbytes
             self._track_counts[tid] += 1
 
         # Metadata first: a kill before the folder is gone leaves metadata one episode behind the folders, the
