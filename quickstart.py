@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent
 @dataclass(frozen=True)
 class QuickstartConfig:
     out: Path = Path("runs/quickstart")
-    dataset: str = "quickstart_s_curve_expert"
+    dataset: str = "quickstart_s_expert"
     track: str = "s_curve"
     demos: int = 30               # expert autopilot episodes
     bc_steps: int | None = None   # BC pretraining updates (None: learn's default, 5000)
@@ -47,7 +47,7 @@ def run(cmd: list[str], what: str) -> None:
 
 def dataset_episodes(name: str) -> int:
     """Episodes already in the dataset (0 if it does not exist)."""
-    from racecar_env.datasets import DatasetError, load_dataset
+    from racecar_env.storage import DatasetError, load_dataset
     try:
         return len(load_dataset(name))
     except DatasetError:
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     train_dir, video_dir = out / "td3bc", out / "videos"
 
     if cfg.fresh:
-        from racecar_env.datasets import dataset_path
+        from racecar_env.storage import dataset_path
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(dataset_path(cfg.dataset), ignore_errors=True)
 

@@ -77,7 +77,7 @@ class TrainingData:
 
 def load_training_data(name: str) -> TrainingData:
     """A recorded dataset (storage refuses one of another observation layout, in one line)."""
-    from racecar_env.datasets import load_dataset
+    from racecar_env.storage import load_dataset
     ds = load_dataset(name)
     return training_data(list(ds.episodes), ds.id)
 

@@ -43,8 +43,8 @@ episodes: rollouts use env defaults (start jitter etc.) and seeds S, S+1, ... (-
 examples:
   python -m replay --policy runs/td3bc/checkpoints/best.pt --episodes 5 --seed 100
   python -m replay --policy autopilot:noisy --view both
-  python -m replay --dataset s_curve_expert --episodes 0,3,7
-  python -m replay --compare runs/bc/checkpoints/best.pt runs/td3bc/checkpoints/best.pt autopilot --dataset s_curve_expert
+  python -m replay --dataset s_expert --episodes 0,3,7
+  python -m replay --compare runs/bc/checkpoints/best.pt runs/td3bc/checkpoints/best.pt autopilot --dataset s_expert
 """
 
 
@@ -73,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--compare", nargs="+", metavar="CKPT",
                       help="several agents side by side in one video (same seeds/starts); with --dataset the demo "
                            "is the first panel")
-    p.add_argument("--dataset", metavar="NAME", help="dataset name (e.g. s_curve_expert) or Minari id: play back its demos")
+    p.add_argument("--dataset", metavar="NAME", help="dataset name (e.g. s_expert) or Minari id: play back its demos")
     p.add_argument("--episodes", metavar="N|I,J,..",
                    help="rollouts: number of episodes (default 5); dataset: indices 0,3,7 or 2-5 (default 0-4)")
     p.add_argument("--seed", type=int, default=DEFAULT_SEED,

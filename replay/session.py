@@ -66,24 +66,31 @@ def parse_count(text: str | None) -> int:
     return n
 
 
-def load_demos(name: str, indices_text: str | None) -> tuple[str, list[Trace]]:
+def load_demos(name: str, indices_text: str | None) -> tuple[Track, list[Trace]]:
     """(track, traces) of the chosen dataset episodes, played back from the stored observations."""
-    from racecar_env.datasets import load_dataset
+    from racecar_env.storage import load_dataset
     try:
         ds = load_dataset(name)
+        indices = parse_indices(indices_text, len(ds), name)
+        episodes = [ds[i] for i in indices]
+    except ReplayError:
+        raise
     except Exception as e:  # noqa: BLE001 - DatasetError or a corrupt file: one line either way
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise ReplayError(msg if name in msg else f"dataset {name}: {msg}") from None
-    indices = parse_indices(indices_text, len(ds.episodes), name)
+    tracks = {ep.track.track_id: ep.track for ep in episodes}
+    if len(tracks) > 1:
+        raise ReplayError(f"dataset {name}: the chosen episodes ran on {len(tracks)} different tracks "
+                          f"({', '.join(sorted(t.name for t in tracks.values()))}); pick episodes of one track")
     traces = []
-    for i in indices:
-        tr = from_dataset_episode(ds.episodes[i], i)
+    for i, ep in zip(indices, episodes):
+        tr = from_dataset_episode(ep, i)
         tr.meta["recorded"] = True
         traces.append(tr)
-    return str(ds.track), traces
+    return next(iter(tracks.values())), traces
 
 
-def resolve_track(wanted: Sequence[tuple[str, str | None]], fallback: str | None) -> Track:
+def resolve_track(wanted: Sequence[tuple[str, "str | Track | None"]], fallback: str | None) -> Track:
     """The one track every input agrees on. wanted: (who, track or None)."""
     named = [(who, t) for who, t in wanted if t is not None]
     chosen = fallback if fallback is not None else (named[0][1] if named else "s_curve")
@@ -97,7 +104,8 @@ def resolve_track(wanted: Sequence[tuple[str, str | None]], fallback: str | None
         except TrackError:
             other = None
         if other is None or other.name != track.name:
-            raise ReplayError(f"{who} is for track {t!r}, but this replay runs on track {track.name!r}"
+            raise ReplayError(f"{who} is for track {t.name if isinstance(t, Track) else t!r}, but this replay runs "
+                              f"on track {track.name!r}"
                               + (" (--track)" if fallback is not None else ""))
     return track
 

@@ -76,7 +76,7 @@ class Trace:
 
 
 def from_dataset_episode(ep, index: int, label: str | None = None) -> Trace:
-    """A `racecar_env.datasets.Episode` as a Trace (stored observations, no physics)."""
+    """A `racecar_env.episode.Episode` as a Trace (stored observations, no physics)."""
     meta = dict(getattr(ep, "meta", {}) or {})
     outcome = ep.outcome  # from the stored terminations/truncations/infos: "success", "crash", "timeout", "aborted"
     driver = str(meta.get("driver", "demo"))

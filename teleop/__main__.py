@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from racecar_env.datasets import DatasetError, datasets_root
+from racecar_env.storage import DatasetError, datasets_root
 
 SUBCOMMANDS = ("record", "info", "list")
 
@@ -26,7 +26,9 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
                         "episode expert or noisy (default: expert)")
     p.add_argument("--dataset", metavar="NAME",
                    help="dataset name (stored as Minari id racecar/NAME-v0) or a full Minari id; appended to if it "
-                        "exists (default: TRACK_SKILL for the autopilot, TRACK_human otherwise)")
+                        "exists; episodes of different tracks may share a dataset (default: <track>_<skill> for "
+                        "the autopilot, <track>_human otherwise, <track> = the first word of the track name: "
+                        "s_expert for --track s_curve --skill expert)")
     p.add_argument("--track", default="s_curve",
                    help="shipped track name (s_curve, hairpin) or path to a track .json file (default: s_curve)")
     p.add_argument("--seed", type=int, default=0,
@@ -47,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
                     f"(now: {datasets_root()}).",
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="examples:\n"
-               "  python -m teleop                                   # drive with the keyboard, record s_curve_human\n"
+               "  python -m teleop                                   # drive with the keyboard, record s_human\n"
+               "  python -m teleop --driver autopilot --episodes 50  # headless expert demos into s_expert\n"
                "  python -m teleop --driver autopilot --episodes 50 --skill noisy --dataset s_noisy\n"
                "  python -m teleop info s_noisy                      # what a dataset holds\n"
                "  python -m teleop list                              # all RaceCar datasets\n"
@@ -59,10 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
                                      "episode in progress.")
     _add_record_args(rec)
     info = sub.add_parser("info", help="summary of one dataset",
-                          description="Episodes, steps, success/crash/timeout counts, return and length "
-                                      "statistics, drivers and skills of a dataset.")
+                          description="Health (every episode's checksums), episodes, steps, tracks (episodes per "
+                                      "track when few), success/crash/timeout counts, return and length "
+                                      "statistics, drivers and skills of a dataset. Exit code 1 if it is damaged.")
     info.add_argument("name", help="dataset name or full Minari id")
-    sub.add_parser("list", help="all RaceCar datasets under the datasets folder")
+    sub.add_parser("list", help="all RaceCar datasets under the datasets folder: episodes, steps, tracks, health",
+                   description="Every RaceCar dataset under the datasets folder with its episodes, steps, tracks "
+                               "and health (every episode's checksums are verified). Exit code 1 if any is "
+                               "damaged or unusable.")
     return parser
 
 
@@ -89,29 +96,26 @@ def _record(args) -> int:
 
 
 def _info(args) -> int:
-    from racecar_env.datasets import format_summary, summarize
+    from teleop.summary import format_summary, summarize
 
-    print(format_summary(summarize(args.name)))
-    return 0
+    s = summarize(args.name)
+    print(format_summary(s))
+    return 1 if s["problems"] else 0
 
 
 def _list(args) -> int:
-    from racecar_env.datasets import list_datasets
+    from racecar_env.storage import list_datasets
+    from teleop.summary import format_list
 
     rows = list_datasets()
     root = datasets_root()
     if not rows:
         print(f"no RaceCar datasets under {root}")
         return 0
-    width = max(len(r["id"]) for r in rows)
-    for r in rows:
-        if r.get("error") and r.get("episodes") is None:
-            print(f"{r['id']:<{width}}  ({r['error']})")
-        else:
-            note = f"  ({r['error']})" if r.get("error") else ""
-            print(f"{r['id']:<{width}}  {r['episodes']:>5} episodes  {r['steps']:>7} steps  track {r['track']}{note}")
-    print(f"{len(rows)} datasets under {root}")
-    return 0
+    print(format_list(rows))
+    bad = sum(r["health"] != "ok" for r in rows)
+    print(f"{len(rows)} datasets under {root}" + (f"; {bad} damaged or unusable" if bad else ""))
+    return 1 if bad else 0
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,13 +6,14 @@ its recorded `seed` alone (env reset seed and autopilot noise seed).
 """
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from racecar_env.datasets import DatasetWriter
+from racecar_env.storage import DatasetWriter
 from racecar_env.rollout import run_episode
 
 DRIVERS = ("keyboard", "gamepad", "autopilot")
@@ -41,10 +42,24 @@ class RecordResult:
     interrupted: bool = False  # Ctrl-C: the episode in progress was dropped, every finished one is saved
 
 
+def track_short_name(track: str) -> str:
+    """The track part of a default dataset name: the first word of the track's name ("s_curve" -> "s",
+    "hairpin" -> "hairpin", "tracks/my_oval.json" -> "my"); "multi" for a track per episode ("random...")."""
+    text = str(track)
+    if text == "random" or text.startswith("random:"):
+        return "multi"
+    if text.startswith("gen:"):
+        return "gen" + re.sub(r"\W", "", text[4:])
+    stem = Path(text).stem
+    word = stem.split("_")[0] or stem
+    return re.sub(r"[^-\w]", "_", word) or "track"
+
+
 def default_dataset_name(track: str, driver: str, skill: str) -> str:
-    """e.g. "s_curve_expert" for the autopilot, "s_curve_human" for keyboard/gamepad."""
+    """<track short name>_<skill> for the autopilot, <track short name>_human for keyboard/gamepad: "s_expert"
+    (the dataset `python -m learn` trains on by default), "hairpin_noisy", "s_human", "multi_expert"."""
     who = skill if driver == "autopilot" else "human"
-    return f"{Path(str(track)).stem}_{who}"
+    return f"{track_short_name(track)}_{who}"
 
 
 def episode_seed(base_seed: int, index: int) -> int:
@@ -65,24 +80,26 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
     successes = added = 0
     interrupted = False
     t0 = time.perf_counter()
-    with DatasetWriter(cfg.dataset, track=cfg.track) as writer:
-        env = RaceCarEnv(writer.track, **env_kwargs)
-        bar = tqdm(total=cfg.episodes, unit="ep", desc=f"recording {writer.id}", disable=not cfg.progress,
-                   dynamic_ncols=True)
-        try:
-            for _ in range(cfg.episodes):
-                seed = episode_seed(cfg.seed, writer.episodes)
-                driver = Autopilot(env.track, skill=cfg.skill, seed=seed)  # per-episode: replayable from `seed`
-                episode = run_episode(env, driver, seed, meta={"seed_base": int(cfg.seed)})
-                writer.add(episode)  # durable before the next episode starts
-                added += 1
-                successes += episode.success
-                bar.set_postfix_str(f"successes {successes}/{added} ({successes / added:.0%})", refresh=False)
-                bar.update(1)
-        except KeyboardInterrupt:
-            interrupted = True
-        finally:
-            bar.close()
-            env.close()
-        total = writer.episodes
+    env = RaceCarEnv(cfg.track, **env_kwargs)  # a bad track fails here, before any dataset is created
+    try:
+        with DatasetWriter(cfg.dataset) as writer:
+            bar = tqdm(total=cfg.episodes, unit="ep", desc=f"recording {writer.id}", disable=not cfg.progress,
+                       dynamic_ncols=True)
+            try:
+                for _ in range(cfg.episodes):
+                    seed = episode_seed(cfg.seed, writer.episodes)
+                    driver = Autopilot(env.track, skill=cfg.skill, seed=seed)  # per-episode: replayable from `seed`
+                    episode = run_episode(env, driver, seed, meta={"seed_base": int(cfg.seed)})
+                    writer.add(episode)  # durable before the next episode starts; stores episode.track with it
+                    added += 1
+                    successes += episode.success
+                    bar.set_postfix_str(f"successes {successes}/{added} ({successes / added:.0%})", refresh=False)
+                    bar.update(1)
+            except KeyboardInterrupt:
+                interrupted = True
+            finally:
+                bar.close()
+            total = writer.episodes
+    finally:
+        env.close()
     return RecordResult(writer.id, writer.path, added, successes, total, time.perf_counter() - t0, interrupted)

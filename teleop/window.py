@@ -23,7 +23,8 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 
 from racecar_env import RaceCarEnv, spec  # noqa: E402
-from racecar_env.datasets import DatasetWriter, EpisodeRecorder  # noqa: E402
+from racecar_env.episode import EpisodeRecorder  # noqa: E402
+from racecar_env.storage import DatasetWriter  # noqa: E402
 from racecar_env.render import Hud, TopDown, control_bars  # noqa: E402
 
 from .gamepad import GamepadConfig, GamepadDriver, NoGamepadError  # noqa: E402
@@ -174,9 +175,9 @@ class RecorderSession:
             self._save_episode()
 
     def _save_episode(self) -> None:
-        # finish() adds outcome, success, collision, steps and return; the writer adds the track
+        # finish() adds outcome, success, collision, steps and return; the track travels with the episode
         episode = self.recorder.finish({**self.driver.provenance(), "seed": self.seed,
-                                        "seed_base": int(self.config.seed)})
+                                        "seed_base": int(self.config.seed)}, track=self.env.track)
         index = self.writer.add(episode)  # durable on disk before the next episode starts
         self.outcome = episode.outcome
         self.summary.saved.append(index)
@@ -400,7 +401,7 @@ def run_window_session(args) -> int:
         screen = open_window(TopDown(env.track).size, getattr(args, "scale", None),
                              f"RaceCar teleop - {env.track.name} -> {args.dataset}")
         config = SessionConfig(seed=int(args.seed or 0), max_episodes=args.episodes)
-        with DatasetWriter(args.dataset, track=str(args.track), append=True) as writer:
+        with DatasetWriter(args.dataset, append=True) as writer:
             session = RecorderSession(env, driver, writer, config, screen=screen,
                                       clock=TickClock(config.hz, realtime=True))
             try:

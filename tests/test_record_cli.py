@@ -13,9 +13,10 @@ import minari
 import numpy as np
 import pytest
 
-from racecar_env.datasets import DatasetWriter, load_dataset, summarize
+from racecar_env.storage import DatasetWriter, load_dataset
 from teleop.__main__ import main
-from teleop.record import episode_seed
+from teleop.record import default_dataset_name, episode_seed
+from teleop.summary import summarize
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -44,14 +45,22 @@ def test_record_is_default_and_info_list_describe_it(root, capsys):
     assert main(["info", "cli"]) == 0
     out = capsys.readouterr().out
     assert "episodes  3" in out and "success 3" in out and "autopilot x3" in out and "expert x3" in out
+    assert "tracks    1" in out and "s_curve" in out and "3 episodes" in out and "health    ok" in out
     assert main(["list"]) == 0
-    assert "racecar/cli-v0" in capsys.readouterr().out
+    row = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("racecar/cli-v0")]
+    assert len(row) == 1 and row[0].split()[1:] == ["3", str(load_dataset("cli").total_steps), "1", "ok"]
     ds = load_dataset("cli")
     assert [e.meta["seed"] for e in ds] == [episode_seed(0, i) for i in range(3)]
-    assert all(e.meta["seed_base"] == 0 and e.meta["track"] == "s_curve" for e in ds)
+    assert all(e.meta["seed_base"] == 0 and e.track.name == "s_curve" for e in ds)
 
 
 def test_default_dataset_name_and_help(root, capsys):
+    from learn.config import TrainConfig
+    # one rule, <track's first word>_<skill>: what the autopilot records by default is what learn trains on
+    assert default_dataset_name("s_curve", "autopilot", "expert") == TrainConfig().dataset == "s_expert"
+    assert default_dataset_name("s_curve", "keyboard", "expert") == "s_human"
+    assert default_dataset_name("random", "autopilot", "noisy") == "multi_noisy"
+    assert default_dataset_name("/x/my oval.json", "autopilot", "mixed") == "my_oval_mixed"
     assert main(["--driver", "autopilot", "--episodes", "1", "--skill", "noisy", "--track", "hairpin",
                  "--no-progress"]) == 0
     assert "racecar/hairpin_noisy-v0" in capsys.readouterr().out
@@ -95,17 +104,21 @@ def test_errors_are_one_line_exit_2(root, capsys):
     assert p.returncode == 2 and "Traceback" not in p.stderr
     errors = [line for line in p.stderr.splitlines() if "error" in line]
     assert errors == [f"python -m teleop: error: dataset racecar/missing-v0: not found under {root} (record one "
-                      f"with `python -m teleop --dataset missing`, or set MINARI_DATASETS_PATH)"]
-    # corrupt data file, and a different observation layout: in-process (same code path, faster)
-    assert main(["--driver", "autopilot", "--episodes", "1", "--dataset", "dmg", "--no-progress"]) == 0
-    h5 = root / "racecar" / "dmg-v0" / "data" / "main_data.hdf5"
-    h5.write_bytes(h5.read_bytes()[:1000])
+                      f"with `python -m teleop --driver autopilot --dataset missing`, or set MINARI_DATASETS_PATH)"]
+    # a damaged episode: info and list say so (exit 1), recording into it is refused in one line (exit 2)
+    assert main(["--driver", "autopilot", "--episodes", "2", "--dataset", "dmg", "--no-progress"]) == 0
+    arrow = root / "racecar" / "dmg-v0" / "data" / "1" / "part-0.arrow"
+    arrow.write_bytes(arrow.read_bytes()[:1000])
     capsys.readouterr()
-    assert main(["info", "dmg"]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "racecar/dmg-v0" in err and "truncated or corrupt" in err
+    assert main(["info", "dmg"]) == 1
+    out = capsys.readouterr().out
+    assert "DAMAGED" in out and "episode 1 is damaged" in out and "episodes  2" in out
+    assert main(["list"]) == 1
+    assert "damaged: episode 1 is damaged" in capsys.readouterr().out
     assert main(["--driver", "autopilot", "--episodes", "1", "--dataset", "dmg", "--no-progress"]) == 2
-    assert "truncated or corrupt" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "racecar/dmg-v0" in err and "refusing to append" in err
+    # another observation layout: refused with the command that re-records it
     assert main(["--driver", "autopilot", "--episodes", "1", "--dataset", "lay", "--no-progress"]) == 0
     meta = root / "racecar" / "lay-v0" / "data" / "metadata.json"
     m = json.loads(meta.read_text())
@@ -113,9 +126,12 @@ def test_errors_are_one_line_exit_2(root, capsys):
     meta.write_text(json.dumps(m))
     capsys.readouterr()
     assert main(["info", "lay"]) == 2
-    assert "recorded with observation layout obs-feedc0ffee" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "recorded with observation layout obs-feedc0ffee" in err
+    assert "re-record it: python -m teleop --driver autopilot --dataset lay" in err
     assert main(["--driver", "autopilot", "--track", "nowhere.json", "--dataset", "x", "--no-progress"]) == 2
     assert "nowhere.json" in capsys.readouterr().err
+    assert not (root / "racecar" / "x-v0").exists()  # a bad track fails before any dataset is created
 
 
 def _saved_episodes(root: Path, name: str) -> int:
@@ -130,7 +146,7 @@ def test_sigkill_mid_episode_keeps_every_saved_episode(root):
     """A real recording process, killed with SIGKILL (no cleanup runs) while it drives: every episode it saved
     before loads intact, the dataset stays appendable, and Minari still reads it. Three rounds, appending to the
     same dataset, kill 0.1 s after a save (mid-episode) and 0 / 0.02 s after one (as the next episode starts).
-    The crash window inside a commit is covered by test_kill_between_commit_and_metadata_is_tolerated_and_repaired."""
+    Kills inside a commit are covered by test_datasets.py (test_sigkill_during_appends_never_damages_the_dataset)."""
     env = {**os.environ, "MINARI_DATASETS_PATH": str(root)}
     cmd = [sys.executable, "-m", "teleop", "record", "--driver", "autopilot", "--skill", "expert",
            "--episodes", "1000", "--dataset", "kill", "--no-progress"]
@@ -156,10 +172,12 @@ def test_sigkill_mid_episode_keeps_every_saved_episode(root):
             assert old.meta == new.meta
         # Minari's own reader: its episode count may lag ours by the one episode committed at the kill
         assert len(after) - 1 <= minari.load_dataset("racecar/kill-v0").total_episodes <= len(after)
-    with DatasetWriter("kill", track="s_curve") as w:  # the kernel released the lock; stale temp files swept
+        assert after.check() == []
+    with DatasetWriter("kill") as w:  # the kernel released the lock; stale temp folders swept
         assert w.episodes == len(after)
     data_dir = root / "racecar" / "kill-v0" / "data"
-    assert sorted(p.name for p in data_dir.iterdir()) == ["main_data.hdf5", "metadata.json"]
+    assert sorted(p.name for p in data_dir.iterdir()) == sorted([str(i) for i in range(len(after))]
+                                                                + ["metadata.json", "tracks"])
     assert minari.load_dataset("racecar/kill-v0").total_episodes == len(after)
     final = load_dataset("kill")
     assert [e.meta["seed"] for e in final] == [episode_seed(0, i) for i in range(len(final))]

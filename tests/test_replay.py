@@ -135,7 +135,7 @@ def test_trajectory_png_is_drawn(policy_out):
 
 
 def test_dataset_playback_is_exact_and_concatenated(datasets_root, tmp_path):
-    from racecar_env.datasets import load_dataset
+    from racecar_env.storage import load_dataset
     ds = load_dataset("demo_mix")
     assert run_cli("--dataset", "demo_mix", "--episodes", "0,2", "--concat", "--out", tmp_path) == 0
     info = json.loads((tmp_path / "eval_info.json").read_text())
@@ -195,7 +195,7 @@ def test_grid_layout():
 
 
 def test_both_view_stacks_topdown_over_chase(datasets_root):
-    from racecar_env.datasets import load_dataset
+    from racecar_env.storage import load_dataset
     tr = from_dataset_episode(load_dataset("demo_mix").episodes[0], 0)
     renderer = TraceRenderer(load_track("s_curve"), view="both")
     try:
@@ -244,7 +244,7 @@ def test_live_player_keys_and_loop(datasets_root):
 
     from replay.live import PlayerState, advance, handle_key, play
     from replay.session import Run, single_clips
-    from racecar_env.datasets import load_dataset
+    from racecar_env.storage import load_dataset
     ds = load_dataset("demo_mix")
     renderer = TraceRenderer(load_track("s_curve"))
     clips = single_clips(renderer, Run("demo", "dataset", [from_dataset_episode(e, i) for i, e in
@@ -274,7 +274,7 @@ def test_live_player_keys_and_loop(datasets_root):
 
 
 def test_live_without_display_is_a_clear_error(datasets_root, monkeypatch):
-    from racecar_env.datasets import load_dataset
+    from racecar_env.storage import load_dataset
     from replay.live import play
     from replay.session import Run, single_clips
     from replay.trace import ReplayError

@@ -14,7 +14,7 @@ import pygame
 import pytest
 
 from racecar_env import RaceCarEnv, TopDown
-from racecar_env.datasets import DatasetWriter, load_dataset
+from racecar_env.storage import DatasetWriter, load_dataset
 from teleop.keyboard import KeyboardDriver, RampConfig
 from teleop.record import episode_seed
 from teleop.window import Phase, RecorderSession, SessionConfig, TickClock, open_window
@@ -74,7 +74,7 @@ def recorder(datasets):
     env = LoggingEnv()
     screen = open_window(TopDown(env.track).size, 1.0, "test")
     pygame.event.clear()
-    writer = DatasetWriter("human_test", track="s_curve")
+    writer = DatasetWriter("human_test")
     sessions = []
 
     def make(config=CFG, driver=None):
@@ -140,6 +140,7 @@ def test_record_two_discard_one_quit_and_load_back(recorder):
     for ep, sent in zip(ds.episodes, (first_actions, third_actions)):
         np.testing.assert_array_equal(ep.actions, sent)  # exactly what env.step received, tick for tick
         assert ep.meta["driver"] == "human" and ep.meta["outcome"] == "crash"
+        assert ep.track.track_id == env.track.track_id  # the session's track travels with every episode
     np.testing.assert_array_equal(ds.episodes[0].observations["observation"][0], start_obs)  # idle not recorded
     assert [ep.meta["seed"] for ep in ds.episodes] == [episode_seed(0, 0), episode_seed(0, 1)]
 
