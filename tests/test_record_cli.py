@@ -57,7 +57,7 @@ def test_record_is_default_and_info_list_describe_it(root, capsys):
 def test_default_dataset_name_and_help(root, capsys):
     from learn.config import TrainConfig
     # one rule, <track's first word>_<skill>: what the autopilot records by default is what learn trains on
-    assert default_dataset_name("s_curve", "autopilot", "expert") == TrainConfig().dataset == "s_expert"
+    assert default_dataset_name("s_curve", "autopilot", "expert") == TrainConfig.build().run.dataset == "s_expert"
     assert default_dataset_name("s_curve", "keyboard", "expert") == "s_human"
     assert default_dataset_name("random", "autopilot", "noisy") == "multi_noisy"
     assert default_dataset_name("/x/my oval.json", "autopilot", "mixed") == "my_oval_mixed"
