@@ -1,14 +1,28 @@
-"""RaceCar: a pybullet racecar on walled tracks, as a gymnasium environment (`RaceCar-v0`)."""
+"""RaceCar: a pybullet racecar on walled tracks, as a gymnasium environment (`RaceCar-v0`).
+
+Importing the package is cheap and never loads pybullet: the env, the renderer and the rest load on first use
+(`racecar_env.RaceCarEnv`, ...), so storage and the learner's data code need no physics.
+"""
 from gymnasium.envs.registration import register, registry
 
 from . import spec
-from .env import DEFAULT_MAX_STEPS, RaceCarEnv, RewardConfig
-from .render import Hud, TopDown
 from .tracks import Centerline, Track, TrackError, load_track, shipped_tracks
 
 ENV_ID = "RaceCar-v0"
 if ENV_ID not in registry:
-    register(id=ENV_ID, entry_point="racecar_env.env:RaceCarEnv", max_episode_steps=DEFAULT_MAX_STEPS)
+    register(id=ENV_ID, entry_point="racecar_env.env:RaceCarEnv", max_episode_steps=spec.DEFAULT_MAX_STEPS)
+
+_LAZY = {"RaceCarEnv": "env", "RewardConfig": "env", "Hud": "render", "TopDown": "render"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name == "DEFAULT_MAX_STEPS":
+        return spec.DEFAULT_MAX_STEPS
+    raise AttributeError(f"module 'racecar_env' has no attribute {name!r}")
+
 
 __all__ = ["ENV_ID", "RaceCarEnv", "RewardConfig", "Hud", "TopDown", "Track", "TrackError", "Centerline",
            "load_track", "shipped_tracks", "spec", "DEFAULT_MAX_STEPS"]

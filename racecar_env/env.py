@@ -25,7 +25,7 @@ from .render import Hud, TopDown
 from .tracks import Centerline, Goal, Track
 from .tracks.source import TrackSource, track_source
 
-DEFAULT_MAX_STEPS = 1200  # 60 s at 20 Hz: room for a slow, careful human
+DEFAULT_MAX_STEPS = spec.DEFAULT_MAX_STEPS
 RESET_OPTIONS = ("start", "start_jitter", "goal", "track")
 
 

@@ -31,6 +31,7 @@ MAX_STEER_RAD = 0.5               # hinge angle at |steer| = 1
 MAX_WHEEL_SPEED = 50.0            # rad/s at |throttle| = 1 (~2.5 m/s with the 0.05 m wheels)
 DRIVE = {"driven_wheels": "rear", "wheel_force": 20.0, "steer_force": 50.0}  # N*m, N: motor limits
 CAR_CENTER_OFFSET = 0.16          # m from the URDF base (rear axle) forward to the car centre reported as x, y
+DEFAULT_MAX_STEPS = 1200          # time limit: 60 s at 20 Hz, room for a slow, careful human
 
 # --- sensors ----------------------------------------------------------------------------------------------------
 LIDAR_RAYS = 17
