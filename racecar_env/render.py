@@ -194,7 +194,7 @@ class EpisodeRenderer:
     episode's own track. Frame t <= T shows the state after t steps; frames after T hold the final state under the
     outcome banner for HOLD_SECONDS, so every video shows how it ended.
 
-    view: "topdown" (Pillow, ~1 ms), "chase" (pybullet camera behind the car, ~20-40 ms) or "both" stacked.
+    view: "topdown" (Pillow, ~1 ms), "chase" (pybullet camera behind the car, ~50 ms) or "both" stacked.
     size: (w, h) of the top-down part; None = each track at its natural scale (single videos), a fixed size for
     grids whose panels show different tracks.
     """
