@@ -146,13 +146,18 @@ def env_defaults() -> dict:
 
 def load_demos(name: str, indices_text: str | None) -> Run:
     """The chosen dataset episodes, played back from their stored observations on their stored tracks."""
+    def one_line(e: Exception) -> ReplayError:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return ReplayError(msg if name in msg else f"dataset {name}: {msg}")
     try:
         ds = read_dataset(name)
     except (ValueError, OSError) as e:  # DatasetError or a damaged file: one line either way
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ReplayError(msg if name in msg else f"dataset {name}: {msg}") from None
+        raise one_line(e) from None
     indices = parse_indices(indices_text, len(ds), name)
-    episodes = [ds[i] for i in indices]
+    try:
+        episodes = [ds[i] for i in indices]   # a dataset may read (and check) episodes only when asked
+    except (ValueError, OSError) as e:
+        raise one_line(e) from None
     for i, e in zip(indices, episodes):
         if e.track is None:
             raise ReplayError(f"dataset {name}: episode {i} has no track stored with it")
