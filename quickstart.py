@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
             "2/3 training: BC pretraining, then TD3+BC, with periodic evaluation")
     best = train_dir / "checkpoints" / "best.pt"
 
-    run([py, "-m", "replay", "--policy", str(best), "--episodes", str(cfg.videos), "--out", str(video_dir)], f"3/3 videos: {cfg.videos} evaluation episodes of the best checkpoint")
+    run([py, "-m", "replay", "--policy", str(best), "--episodes", str(cfg.videos), "--out", str(video_dir),
+         "--overwrite"], f"3/3 videos: {cfg.videos} evaluation episodes of the best checkpoint")
 
     final = json.loads(result_file.read_text())["final"]
     ttg = final["mean_time_to_goal_s"]

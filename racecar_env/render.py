@@ -194,7 +194,7 @@ class EpisodeRenderer:
     episode's own track. Frame t <= T shows the state after t steps; frames after T hold the final state under the
     outcome banner for HOLD_SECONDS, so every video shows how it ended.
 
-    view: "topdown" (Pillow, ~1 ms), "chase" (pybullet camera behind the car, ~20-40 ms) or "both" stacked.
+    view: "topdown" (Pillow, ~1 ms), "chase" (pybullet camera behind the car, ~50 ms) or "both" stacked.
     size: (w, h) of the top-down part; None = each track at its natural scale (single videos), a fixed size for
     grids whose panels show different tracks.
     """
@@ -257,12 +257,13 @@ class EpisodeRenderer:
         yaw = math.atan2(float(spec.field(o, "sin_yaw")), float(spec.field(o, "cos_yaw")))
         steer = float(spec.field(o, "steer_angle"))
         td = self.topdown(track)
+        hud = self.hud(episode, t, banner, label, index)
         parts = []
-        if self.view in ("topdown", "both"):
+        if self.view in ("topdown", "both"):   # the HUD goes on the first view: drawn with the map in one pass
             gx, gy = (float(v) for v in episode.observations["desired_goal"][t])
             parts.append(td.draw(x, y, yaw, steer_angle=steer, goal=Goal(gx, gy, track.goal.radius),
                                  trail=self._positions_and_returns(episode)[0][: t + 1],
-                                 lidar=o[spec.LIDAR_SLICE] if self.lidar else None))
+                                 lidar=o[spec.LIDAR_SLICE] if self.lidar else None, hud=hud))
         if self.view in ("chase", "both"):
             from .physics import CarSim
             if self._sim is None:
@@ -270,10 +271,12 @@ class EpisodeRenderer:
             self._sim.set_track(track)
             self._sim.show_pose(x, y, yaw, steer)   # the recorded steering shows on the front wheels
             w = td.size[0]
-            parts.append(self._sim.chase_image(x, y, yaw, w, (w * 3 // 4) // 2 * 2))
-        img = Image.fromarray(parts[0])
-        draw_hud(img, self.hud(episode, t, banner, label, index), td)
-        parts[0] = np.asarray(img)
+            chase = self._sim.chase_image(x, y, yaw, w, (w * 3 // 4) // 2 * 2)
+            if not parts:
+                img = Image.fromarray(chase)
+                draw_hud(img, hud, td)
+                chase = np.asarray(img)
+            parts.append(chase)
         return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
 
     def frames(self, episode, label: str = "", index: int | None = None):

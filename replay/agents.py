@@ -1,51 +1,20 @@
-"""Turn a command-line agent spec into something with `act(obs)`: a checkpoint (via `learn.load_policy`) or the
-built-in autopilot baseline ("autopilot", "autopilot:noisy", ...). Rollout code only needs `act` (and `reset` if
-the agent has one), so policies and drivers are interchangeable."""
+"""Turn a command-line agent spec into an agent for `racecar_env.rollout`: a checkpoint (`learn.load_policy`, one
+batched Policy for every episode) or the built-in autopilot baseline ("autopilot", "autopilot:noisy", ...), built per
+episode for that episode's track and seeded with the episode's seed (as `python -m teleop` records it)."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Sequence
 
-import numpy as np
+from racecar_env.rollout import Agent
+from racecar_env.tracks import Track, load_track
+from racecar_env.tracks.source import track_source
 
-from .trace import ReplayError
+from .errors import ReplayError
 
 AUTOPILOT = "autopilot"
-
-
-class Agent(Protocol):
-    def act(self, obs: dict) -> np.ndarray: ...
-
-
-@dataclass
-class AgentSpec:
-    """A parsed spec. `make(track)` builds a fresh agent so every run starts from the same internal state."""
-    text: str
-    label: str
-    name: str                  # filesystem-friendly, for default output folder names
-    track: str | None          # the track a checkpoint was trained on; None = any (autopilot)
-    _policy: Any = None
-    _skill: str | None = None
-    _seed: int = 0
-
-    @property
-    def is_autopilot(self) -> bool:
-        return self._policy is None
-
-    def make(self, track) -> Agent:
-        if self._policy is not None:
-            return self._policy
-        from teleop.autopilot import Autopilot
-        return Autopilot(track, skill=self._skill, seed=self._seed)
-
-    def check_env(self, env) -> None:
-        if self._policy is not None and hasattr(self._policy, "check_env"):
-            try:
-                self._policy.check_env(env)
-            except ValueError as e:
-                raise ReplayError(f"{self.text}: {e}") from None
 
 
 def slug(text: str) -> str:
@@ -66,30 +35,77 @@ def short_source(text: str) -> str:
     return checkpoint_name(Path(text))
 
 
-def resolve(text: str, seed: int = 0) -> AgentSpec:
-    """'autopilot[:skill]' or a checkpoint path. Raises ReplayError (one line) for a missing or unreadable file."""
+def episode_tracks(env_kwargs: dict, seeds: Sequence[int | None], options: Sequence[dict | None]) -> list[Track]:
+    """The track each episode will run on, known before it runs: the reset option's track, the env's fixed track,
+    or (for "random...") what a reset with that seed draws, asked of an env built like the rollout's."""
+    src = track_source(env_kwargs["track"])
+    tracks: list[Track | None] = []
+    for opt in options:
+        if opt and "track" in opt and not track_source(opt["track"]).is_random:
+            tracks.append(load_track(opt["track"]))
+        elif opt and "track" in opt or src.is_random:
+            tracks.append(None)
+        else:
+            tracks.append(src.fixed)
+    if any(t is None for t in tracks):
+        from racecar_env import RaceCarEnv
+        env = RaceCarEnv(**env_kwargs)
+        try:
+            for i, t in enumerate(tracks):
+                if t is None:
+                    env.reset(seed=seeds[i], options=options[i])
+                    tracks[i] = env.track
+        finally:
+            env.close()
+    return tracks  # type: ignore[return-value]
+
+
+@dataclass
+class AgentSpec:
+    text: str                  # as given: a checkpoint path or "autopilot[:skill]"
+    label: str                 # panel label / plot title, e.g. "bc (run-best)", "autopilot (expert)"
+    name: str                  # filesystem-friendly, for default output folder names
+    policy: Any = None         # a learn Policy, or None for the autopilot
+    skill: str | None = None
+
+    @property
+    def default_track(self) -> "Track | str | None":
+        """A checkpoint's own evaluation track (a Track, or "random:test"); None = no preference (autopilot)."""
+        return None if self.policy is None else self.policy.track
+
+    def agent_for(self, env_kwargs: dict, seeds: Sequence[int | None],
+                  options: Sequence[dict | None]) -> "Agent | Callable[[int], Agent]":
+        """What `run_episodes` takes: the policy itself, or a factory building episode i's autopilot."""
+        if self.policy is not None:
+            return self.policy
+        from teleop.autopilot import Autopilot
+        tracks = episode_tracks(env_kwargs, seeds, options)
+        skill = self.skill
+        return lambda i: Autopilot(tracks[i], skill=skill, seed=0 if seeds[i] is None else int(seeds[i]))
+
+    def note(self, tracks: Sequence[Track]) -> str | None:
+        """The policy's own note when it runs on tracks it was not trained on (it runs anyway)."""
+        if self.policy is None:
+            return None
+        notes = [n for n in (self.policy.note_for(t) for t in {t.track_id: t for t in tracks}.values()) if n]
+        if not notes:
+            return None
+        return notes[0] + (f" (and {len(notes) - 1} more unseen tracks)" if len(notes) > 1 else "")
+
+
+def resolve(text: str) -> AgentSpec:
+    """'autopilot[:skill]' or a checkpoint path. Raises ReplayError (the loader's one line) for a bad file."""
     if text == AUTOPILOT or text.startswith(AUTOPILOT + ":"):
         skill = text.partition(":")[2] or "expert"
         from teleop.autopilot import SKILLS
         if skill not in SKILLS:
             raise ReplayError(f"{text}: unknown autopilot skill {skill!r}; expected one of {', '.join(SKILLS)}")
-        return AgentSpec(text, f"autopilot ({skill})", slug(f"autopilot-{skill}"), None, _skill=skill, _seed=seed)
-    path = Path(text)
-    if not path.exists():
-        raise ReplayError(f"checkpoint {path} does not exist (expected a .pt file such as "
-                          f"runs/NAME/checkpoints/best.pt, or 'autopilot')")
-    if not path.is_file():
-        raise ReplayError(f"checkpoint {path} is not a file (expected a .pt file)")
-    from learn import load_policy  # imported here: torch loads only when a checkpoint is asked for
+        return AgentSpec(text, f"autopilot ({skill})", slug(f"autopilot-{skill}"), skill=skill)
+    from learn.checkpoint import load_policy  # imported here: torch loads only when a checkpoint is asked for
     try:
-        policy = load_policy(path)
-    except Exception as e:  # noqa: BLE001 - any failure to read a user's file becomes one clear line
-        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        if str(path) not in msg:
-            msg = f"cannot load checkpoint {path}: {msg}"
-        raise ReplayError(msg) from None
-    # algorithm and run, e.g. "td3bc (s_expert_td3bc_s0-best)": panels and plots must say which run they show
+        policy = load_policy(text)
+    except ValueError as e:  # CheckpointError / ConfigError: already one line naming the file
+        raise ReplayError(str(e)) from None
     name = short_source(text)
-    label = f"{getattr(policy, 'label', None) or 'policy'} ({name})"
-    track = getattr(policy, "track", None)
-    return AgentSpec(text, label, name, None if track is None else str(track), _policy=policy)
+    # algorithm and run, e.g. "td3bc (s_expert_td3bc_s0-best)": panels and plots must say which run they show
+    return AgentSpec(text, f"{policy.label or 'policy'} ({name})", name, policy=policy)

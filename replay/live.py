@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from .frames import FPS
+from racecar_env.media import FPS
+
+from .errors import ReplayError
 from .session import Clip
-from .trace import ReplayError
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 

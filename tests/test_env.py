@@ -70,6 +70,21 @@ def test_same_seed_same_actions_bitwise_identical():
     a.close(), b.close()
 
 
+def test_track_swaps_per_reset_match_a_fresh_env():
+    """reset(options={"track": ...}) swaps the walls; the episode is bitwise what a fresh env on that track gives,
+    however many swaps came before (and swapping back and forth works at all)."""
+    actions = np.tile(np.array([[0.05, 0.7]], np.float32), (60, 1))
+    fresh, _ = rollout(RaceCarEnv("hairpin"), actions, seed=5)
+    env = RaceCarEnv()
+    for _ in range(2):
+        rollout(env, actions, seed=1)
+        swapped = [env.reset(seed=5, options={"track": "hairpin"})[0]["observation"].tobytes()]
+        swapped += [env.step(a)[0]["observation"].tobytes() for a in actions[:len(fresh) - 1]]
+        assert env.track.name == "hairpin" and swapped == fresh
+        env.reset(seed=1, options={"track": "s_curve"})
+    env.close()
+
+
 def test_two_envs_in_one_process_are_isolated():
     acts_a = np.tile(np.array([[0.1, 0.8]], np.float32), (30, 1))
     acts_b = np.tile(np.array([[-0.1, 0.5]], np.float32), (30, 1))

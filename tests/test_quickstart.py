@@ -30,7 +30,7 @@ def test_quickstart_end_to_end_and_rerun_reuses(tmp_path):
     assert len(videos) == 1 and sum(1 for _ in iio.imiter(videos[0])) > 20  # decodes, and is a real episode
     assert (run / "videos" / "trajectories.png").stat().st_size > 10_000
     info = json.loads((run / "videos" / "eval_info.json").read_text())
-    assert len(info["episodes"]) == 1
+    assert info["episodes"] == 1 and len(info["per_episode"]) == 1
 
     again = run_quickstart(tmp_path)
     assert "reusing dataset" in again and "reusing the finished run" in again
