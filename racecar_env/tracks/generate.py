@@ -9,14 +9,15 @@
 How a track is made (all draws from `np.random.default_rng(seed)`, in this order):
   1. the kind: number of corners n, the corridor's free width (one value for the whole track), the start heading
      (uniform: absolute heading carries no information);
-  2. the shape: for each corner a side (left/right, even odds) and a turn magnitude, and for each of the n+1
-     straights a clear length. The centre-line segment between two corners is that clear length plus each corner's
+  2. the shape, corner by corner: the first straight's clear length, then for each corner a side (left/right,
+     even odds), a turn magnitude and the clear length of the straight after it. The centre-line segment between two corners is that clear length plus each corner's
      zone, (D/2)·tan(|turn|/2) with D the wall centre-line spacing: exactly what the inner wall loses at a mitred
      corner, so the inner wall keeps the clear length and never collapses however sharp the corners;
   3. validity: non-adjacent parts of the corridor keep a clear gap (centre-line segments at least
      free_width + 2·wall_thickness + min_gap apart) and no wall comes closer than D/2 to any part of the
-     centre-line. An invalid shape is redrawn (step 2 again) from the same RNG stream, so the kind's distribution
-     is exactly as configured and the result is still a pure function of the seed.
+     centre-line. A corner that makes the corridor so far overlap itself is redrawn (20 tries, then the shape
+     starts over; so does a finished shape that fails), all from the same RNG stream: the kind's distribution is
+     exactly as configured and the result is still a pure function of the seed.
 Walls are the two sides as offset polylines with mitred joins (an outer mitre longer than `mitre_limit`·D/2 is
 clipped there), plus a cap behind the start and one beyond the goal. Consecutive wall segments share endpoints and
 the physics extends each wall box by half its thickness at both ends, so a joint is closed at any angle.
@@ -39,7 +40,8 @@ from .model import Track, TrackError, parse_track
 GENERATOR_VERSION = 1
 TRAIN_SEEDS = range(0, 1_000_000)          # seeds of training tracks
 TEST_SEEDS = range(1_000_000, 2_000_000)   # seeds of held-out test tracks
-MAX_ATTEMPTS = 2000                        # shape redraws before giving up (measured: rarely more than ~30)
+CORNER_TRIES = 20                          # draws of one corner before the shape starts over
+MAX_RESTARTS = 200                         # shape restarts before giving up (measured: default ranges need < 5)
 
 
 @dataclass(frozen=True)
@@ -62,19 +64,40 @@ class GeneratorConfig:
     min_gap: float = 0.5                          # clear gap between the walls of non-adjacent corridor parts
     mitre_limit: float = 1.5                      # outer mitre longer than this x D/2 is clipped
 
+    def __post_init__(self):
+        # canonical types, so generate(5, max_turn_deg=60) and (..., max_turn_deg=60.0) record the same parameters
+        # and make the same track_id; values that don't convert are left for check() to name
+        for f in fields(self):
+            v = getattr(self, f.name)
+            try:
+                if f.name in ("free_width", "straight") and isinstance(v, (tuple, list)):
+                    v = tuple(float(x) for x in v)
+                elif f.name in ("min_corners", "max_corners") and not isinstance(v, bool) and float(v) == int(v):
+                    v = int(v)
+                elif f.name not in ("free_width", "straight", "min_corners", "max_corners") \
+                        and not isinstance(v, bool):
+                    v = float(v)
+            except (TypeError, ValueError):
+                continue
+            object.__setattr__(self, f.name, v)
+
     def check(self) -> "GeneratorConfig":
         """Raise TrackError naming the field if a value is out of its documented range; return self."""
         def bad(name, why):
             raise TrackError(f"generator: {name} {why}, got {getattr(self, name)!r}")
         for name in ("free_width", "straight"):
             v = getattr(self, name)
-            if not (isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)):
+            if not (isinstance(v, tuple) and len(v) == 2 and all(isinstance(x, float) and math.isfinite(x) for x in v)):
                 bad(name, "must be a (low, high) pair of numbers")
             if not v[0] <= v[1]:
                 bad(name, "must have low <= high")
         if not (isinstance(self.min_corners, int) and isinstance(self.max_corners, int)
                 and 1 <= self.min_corners <= self.max_corners <= 12):
             bad("max_corners", f"and min_corners must be integers with 1 <= min <= max <= 12 (min {self.min_corners})")
+        for name in ("min_turn_deg", "max_turn_deg", "wall_thickness", "wall_height", "start_clearance",
+                     "goal_run_out", "goal_radius", "min_gap", "mitre_limit"):
+            if not (isinstance(getattr(self, name), float) and math.isfinite(getattr(self, name))):
+                bad(name, "must be a finite number")
         if not 10.0 <= self.min_turn_deg <= self.max_turn_deg <= 135.0:
             bad("max_turn_deg", f"and min_turn_deg must satisfy 10 <= min <= max <= 135 (min {self.min_turn_deg})")
         if not (1.2 <= self.free_width[0] and self.free_width[1] <= 4.0):
@@ -129,25 +152,36 @@ def generate(seed: int, config: GeneratorConfig | None = None, *, difficulty: st
     heading = float(rng.uniform(-math.pi, math.pi))
     half = (free + t) / 2  # wall centre-line offset D/2
 
-    # 2.+3. the shape, redrawn until valid
-    for attempt in range(1, MAX_ATTEMPTS + 1):
-        sides = rng.choice([-1.0, 1.0], size=n)
-        mags = np.deg2rad(rng.uniform(cfg.min_turn_deg, cfg.max_turn_deg, size=n))
-        clear = rng.uniform(*cfg.straight, size=n + 1)
-        turns = np.round(sides * mags, 6)
-        zone = half * np.tan(np.abs(turns) / 2)
-        lengths = clear + np.concatenate([[0.0], zone]) + np.concatenate([zone, [0.0]])
-        headings = heading + np.concatenate([[0.0], np.cumsum(turns)])
-        steps = np.stack([np.cos(headings), np.sin(headings)], axis=1) * lengths[:, None]
-        center = _round(np.concatenate([[[0.0, 0.0]], np.cumsum(steps, axis=0)]))
-        if np.any(np.hypot(*np.diff(center, axis=0).T) == 0):
+    # 2.+3. the shape, corner by corner: a corner (side, turn, following straight) that makes the corridor so far
+    # overlap itself is redrawn; after CORNER_TRIES failed draws, or if the finished track fails the full check,
+    # the shape starts over. Every draw comes from the one RNG stream, so the result is a function of the seed.
+    need = free + 2 * t + cfg.min_gap  # centre-line distance between non-adjacent corridor parts
+    lo, hi = math.radians(cfg.min_turn_deg), math.radians(cfg.max_turn_deg)
+    draws = 0
+    for restart in range(MAX_RESTARTS):
+        turns, clear = [], [float(rng.uniform(*cfg.straight))]
+        for _ in range(n):
+            for _ in range(CORNER_TRIES):
+                draws += 1
+                turn = round((1.0 if rng.random() < 0.5 else -1.0) * float(rng.uniform(lo, hi)), 6)
+                straight = float(rng.uniform(*cfg.straight))
+                center = _centerline(heading, turns + [turn], clear + [straight], half)
+                if _apart(_spine(center, None, cfg), need):
+                    turns.append(turn)
+                    clear.append(straight)
+                    break
+            else:
+                break
+        if len(turns) < n:
             continue
+        center = _centerline(heading, turns, clear, half)
         walls, spine = _walls(center, half, cfg)
-        if _valid(spine, walls, free, half, cfg):
+        if _valid(spine, walls, need, half):
             break
     else:
-        raise TrackError(f"generator: no valid track for seed {seed} in {MAX_ATTEMPTS} attempts; "
-                         f"widen the ranges (fewer corners, longer straights, gentler turns)")
+        raise TrackError(f"generator: no valid track for seed {seed} after {draws} corner draws; widen the ranges "
+                         f"(fewer corners, longer straights, gentler turns, a narrower corridor)")
+    turns = np.array(turns)
 
     d0 = center[1] - center[0]
     goal_radius = _r(max(cfg.goal_radius, free / 2))
@@ -158,7 +192,7 @@ def generate(seed: int, config: GeneratorConfig | None = None, *, difficulty: st
             "version": GENERATOR_VERSION, "seed": seed, "difficulty": difficulty,
             "params": _jsonable(asdict(cfg)),
             "drawn": {"corners": n, "free_width": free, "turns_deg": [_r(math.degrees(a), 2) for a in turns],
-                      "straights": [_r(x) for x in clear], "attempts": attempt},
+                      "straights": [_r(x) for x in clear], "corner_draws": draws, "restarts": restart},
         },
         "walls": walls.tolist(),
         "wall_thickness": float(t),
@@ -220,13 +254,30 @@ def _side_polyline(pts: np.ndarray, side: float, half: float, mitre_limit: float
     return out
 
 
-def _walls(center: np.ndarray, half: float, cfg: GeneratorConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(W, 4) wall segments and the spine (centre-line extended to both caps)."""
+def _centerline(heading: float, turns: list[float], clear: list[float], half: float) -> np.ndarray:
+    """Centre-line points (rounded) from the start heading, the corner turns and the clear straights: each segment
+    is its clear straight plus the corner zones (half * tan(|turn| / 2)) at its ends."""
+    turns_a = np.array(turns, dtype=np.float64)
+    zone = half * np.tan(np.abs(turns_a) / 2)
+    lengths = np.array(clear) + np.concatenate([[0.0], zone]) + np.concatenate([zone, [0.0]])
+    headings = heading + np.concatenate([[0.0], np.cumsum(turns_a)])
+    steps = np.stack([np.cos(headings), np.sin(headings)], axis=1) * lengths[:, None]
+    return _round(np.concatenate([[[0.0, 0.0]], np.cumsum(steps, axis=0)]))
+
+
+def _spine(center: np.ndarray, end: bool | None, cfg: GeneratorConfig) -> np.ndarray:
+    """The centre-line extended back to the start cap and (if `end`) on to the goal's end cap."""
     d0 = center[1] - center[0]
-    d1 = center[-1] - center[-2]
-    back = center[0] - cfg.start_clearance * d0 / np.hypot(*d0)
-    end = center[-1] + cfg.goal_run_out * d1 / np.hypot(*d1)
-    spine = _round(np.concatenate([[back], center, [end]]))
+    pts = [[center[0] - cfg.start_clearance * d0 / np.hypot(*d0)], center]
+    if end:
+        d1 = center[-1] - center[-2]
+        pts.append([center[-1] + cfg.goal_run_out * d1 / np.hypot(*d1)])
+    return _round(np.concatenate(pts))
+
+
+def _walls(center: np.ndarray, half: float, cfg: GeneratorConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(W, 4) wall segments (left side, right side, back cap, end cap) and the spine they were built around."""
+    spine = _spine(center, True, cfg)
     left = _round(np.array(_side_polyline(spine, +1.0, half, cfg.mitre_limit)))
     right = _round(np.array(_side_polyline(spine, -1.0, half, cfg.mitre_limit)))
     segs = [np.concatenate([left[:-1], left[1:]], axis=1), np.concatenate([right[:-1], right[1:]], axis=1),
@@ -254,15 +305,14 @@ def seg_dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
     return np.where(crossing, 0.0, d)
 
 
-def _valid(spine: np.ndarray, walls: np.ndarray, free: float, half: float, cfg: GeneratorConfig) -> bool:
-    """Clear gap between non-adjacent corridor parts, and no wall inside any part's free zone."""
+def _apart(spine: np.ndarray, need: float) -> bool:
+    """Non-adjacent parts of the corridor keep `need` between their centre-lines. Of two non-adjacent segments,
+    the parts closer than `need` to each other *along the centre-line* are neighbours, not separate parts (two
+    gentle corners a short straight apart): they are trimmed off here and covered by the wall check."""
     segs = np.concatenate([spine[:-1], spine[1:]], axis=1)
     seg_len = np.hypot(segs[:, 2] - segs[:, 0], segs[:, 3] - segs[:, 1])
     cum = np.concatenate([[0.0], np.cumsum(seg_len)])
-    need = free + 2 * cfg.wall_thickness + cfg.min_gap  # two corridors' outer widths apart, plus the gap
     i, j = np.triu_indices(len(segs), 2)  # non-adjacent pairs i < j - 1
-    # Parts of segments i and j closer than `need` to each other *along the centre-line* are neighbours, not
-    # separate parts (two gentle corners a short straight apart): trim them off; the wall check covers them.
     cut = np.maximum(need - (cum[j] - cum[i + 1]), 0.0)
     keep = (cut < seg_len[i]) & (cut < seg_len[j])
     i, j, cut = i[keep], j[keep], cut[keep]
@@ -270,8 +320,14 @@ def _valid(spine: np.ndarray, walls: np.ndarray, free: float, half: float, cfg: 
     dj = (segs[j, 2:] - segs[j, :2]) / seg_len[j, None]
     pi = np.concatenate([segs[i, :2], segs[i, 2:] - cut[:, None] * di], axis=1)
     pj = np.concatenate([segs[j, :2] + cut[:, None] * dj, segs[j, 2:]], axis=1)
-    if np.any(seg_dist(pi, pj) < need):
+    return not np.any(seg_dist(pi, pj) < need)
+
+
+def _valid(spine: np.ndarray, walls: np.ndarray, need: float, half: float) -> bool:
+    """The finished track: parts apart, and no wall (centre-line) nearer than `half` to any part of the spine."""
+    if not _apart(spine, need):
         return False
+    segs = np.concatenate([spine[:-1], spine[1:]], axis=1)
     side_walls, caps = walls[:-2], walls[-2:]
     if np.any(seg_dist(side_walls[:, None], segs[None]) < half - 1e-3):
         return False
