@@ -265,6 +265,8 @@ def main(argv: list[str] | None = None) -> None:
     generated track every episode: `python -m teleop.autopilot --track gen --episodes 200 [--first-seed S]`."""
     import argparse
 
+    from racecar_env.tracks import DIFFICULTIES
+
     ap = argparse.ArgumentParser(prog="python -m teleop.autopilot", description=main.__doc__)
     ap.add_argument("--track", default="s_curve",
                     help="track name, .json path or gen:SEED[:DIFFICULTY] (that track every episode, env seeds "
@@ -273,12 +275,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--first-seed", type=int, default=0,
                     help="with --track gen: first generator seed (default 0; training tracks 0..999999, "
                          "test tracks 1000000..1999999)")
-    ap.add_argument("--difficulty", choices=["easy", "medium", "hard"],
+    ap.add_argument("--difficulty", choices=list(DIFFICULTIES),
                     help="with --track gen: generator preset (default: the full default ranges)")
     ap.add_argument("--skill", default="expert", choices=SKILLS, help="driving skill (default expert)")
     ap.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
+    if args.episodes < 1:
+        ap.error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.first_seed < 0:
+        ap.error(f"--first-seed must be >= 0, got {args.first_seed}")
     results = evaluate(args.track, args.skill, args.episodes, first_seed=args.first_seed,
                        difficulty=args.difficulty, progress=not args.no_progress)
     where = (f"generated tracks {args.first_seed}..{args.first_seed + args.episodes - 1}"

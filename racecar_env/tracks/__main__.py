@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--first-seed", type=int, default=0, metavar="S", help="first seed of the gallery (default 0)")
     ap.add_argument("--cols", type=int, default=None, help="gallery columns (default: about square)")
     g = ap.add_argument_group("generator parameters (default: GeneratorConfig's ranges)")
-    g.add_argument("--difficulty", choices=sorted(DIFFICULTIES),
+    g.add_argument("--difficulty", choices=list(DIFFICULTIES),
                    help="preset turn-angle and width ranges: "
                         + "; ".join(f"{k}: turns {v['min_turn_deg']:.0f}-{v['max_turn_deg']:.0f} deg, free width "
                                     f"{v['free_width'][0]}-{v['free_width'][1]} m" for k, v in DIFFICULTIES.items())
