@@ -52,6 +52,7 @@ STEER_FORCE = spec.DRIVE["steer_force"]   # hinge position-control force limit
 CENTER_OFFSET = spec.CAR_CENTER_OFFSET    # m from the URDF base (rear axle) forward to the car centre
 CAR_LENGTH, CAR_WIDTH = 0.52, 0.30   # m, footprint used for drawing
 FLIP_LIMIT = 0.7             # rad of roll or pitch counted as a crash
+VISUAL_CHUNK = 16            # visual shapes per createVisualShapeArray call (pybullet crashes above 16 with colours)
 
 
 def _sky(height: int) -> np.ndarray:
@@ -127,9 +128,18 @@ class CarSim:
         n = len(half)
         col = p.createCollisionShapeArray([pb.GEOM_BOX] * n, halfExtents=half, collisionFramePositions=pos,
                                           collisionFrameOrientations=orn)
-        vis = p.createVisualShapeArray([pb.GEOM_BOX] * n, halfExtents=half, visualFramePositions=pos,
-                                       visualFrameOrientations=orn, rgbaColors=[[0.75, 0.75, 0.78, 1]] * n)
-        return p.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis)
+        # pybullet's createVisualShapeArray crashes (segfault) with rgbaColors for more than 16 shapes: the walls'
+        # visuals go in chunks of 16, the first on the collision body, the rest on visual-only static bodies.
+        vis = []
+        for k in range(0, n, VISUAL_CHUNK):
+            m = min(VISUAL_CHUNK, n - k)
+            vis.append(p.createVisualShapeArray([pb.GEOM_BOX] * m, halfExtents=half[k:k + m],
+                                                visualFramePositions=pos[k:k + m],
+                                                visualFrameOrientations=orn[k:k + m],
+                                                rgbaColors=[[0.75, 0.75, 0.78, 1]] * m))
+        for v in vis[1:]:
+            p.createMultiBody(baseMass=0, baseCollisionShapeIndex=-1, baseVisualShapeIndex=v)
+        return p.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis[0])
 
     # --- state ----------------------------------------------------------------------------------------------------
     def place(self, x: float, y: float, yaw: float) -> None:

@@ -1,8 +1,19 @@
-"""Autopilot: pure pursuit on the track's centre-line with speed planning for corners. Works on any track file.
+"""Autopilot: pure pursuit on the track's centre-line with speed planning for corners. Works on any track file and
+on generated tracks (corners of any angle, left and right, corridors of different widths).
+
+How it drives:
+  steering  pure pursuit from the rear axle towards the centre-line point `lookahead + lookahead_per_speed * v`
+            ahead (the goal itself once it is within reach);
+  speed     the fastest speed that can still brake (at `decel`) to every corner ahead. A corner's speed is
+            `v_corner` for a 90-degree turn in a corridor `ref_width` wide, scaled by sqrt(90 deg / turn) and
+            sqrt(width / ref_width): a corner's feasible radius grows with the corridor width and shrinks with the
+            turn, and the lateral-grip speed goes with the square root of the radius. The corridor's free width is
+            measured once per track from its walls, so the shipped 1.7 m tracks drive exactly as before.
 
 Skill levels make data of different quality, like the D4RL families:
   expert  clean, fast lines
-  noisy   action noise plus a wandering lateral offset from the line: sloppy driving, some crashes
+  noisy   action noise plus a wandering lateral offset from the line (scaled with the corridor width): sloppy
+          driving, some crashes (about half on s_curve and on generated tracks)
   mixed   each episode is expert or noisy with equal probability (the episode records which)
 """
 from __future__ import annotations
@@ -26,17 +37,32 @@ class AutopilotConfig:
     lookahead: float = 0.7          # m, pure-pursuit look-ahead at standstill
     lookahead_per_speed: float = 0.25   # s: look further when faster
     v_max: float = 2.5              # m/s on straights
-    v_corner: float = 1.3           # m/s through a 90-degree corner
+    v_corner: float = 1.3           # m/s through a 90-degree corner of a ref_width corridor
+    ref_width: float = 1.7          # m, corridor free width v_corner and wander are given for (the shipped tracks')
     decel: float = 2.5              # m/s^2 planned braking
+    corner_exit: float = 0.6        # m past a corner's vertex before speeding up again (more for sharp corners)
     steer_noise: float = 0.0        # std of Gaussian noise added to steer
     throttle_noise: float = 0.0     # std of Gaussian noise added to throttle
-    wander: float = 0.0             # m, amplitude of a slowly varying lateral offset from the centre-line
+    wander: float = 0.0             # m at ref_width, amplitude of a slowly varying lateral offset from the line
 
 
 SKILL_CONFIGS = {
     "expert": AutopilotConfig(),
     "noisy": AutopilotConfig(steer_noise=0.35, throttle_noise=0.2, wander=0.45, v_corner=1.6),
 }
+
+
+def free_width(track: Track, step: float = 0.25) -> float:
+    """The corridor's free width (m between wall faces): twice the median distance from the centre-line to the
+    nearest wall face, rounded to 1 mm (so a 1.7 m corridor measures exactly 1.7)."""
+    line = Centerline(track.centerline)
+    s = np.linspace(0.0, line.length, max(int(line.length / step), 2) + 1)
+    pts = np.array([line.point_at(v)[:2] for v in s])
+    a, b = track.walls[None, :, :2], track.walls[None, :, 2:]
+    v = b - a
+    t = np.clip(((pts[:, None] - a) * v).sum(-1) / np.maximum((v * v).sum(-1), 1e-12), 0.0, 1.0)
+    d = np.hypot(*(pts[:, None] - a - t[..., None] * v).transpose(2, 0, 1)).min(axis=1)
+    return round(2 * (float(np.median(d)) - track.wall_thickness / 2), 3)
 
 
 class Autopilot:
@@ -49,6 +75,7 @@ class Autopilot:
         self.track = load_track(track)
         self.skill = skill
         self.line = Centerline(self.track.centerline)
+        self.width = free_width(self.track)
         self.rng = np.random.default_rng(seed)
         self._corners = self._corner_table()
         self.episode_skill = skill if skill != "mixed" else "expert"
@@ -72,21 +99,40 @@ class Autopilot:
         self.cfg = SKILL_CONFIGS[self.episode_skill]
         self._wander_phase = float(self.rng.uniform(0, 2 * math.pi))
 
+    @property
+    def width_scale(self) -> float:
+        """This track's corridor width relative to the config's reference width."""
+        return self.width / self.cfg.ref_width
+
     def provenance(self) -> dict:
         c = self.cfg
         return {"driver": self.name, "skill": self.episode_skill, "noise": float(c.steer_noise),
-                "wander": float(c.wander)}
+                "wander": float(c.wander * self.width_scale)}
+
+    def corner_speed(self, turn: float) -> float:
+        """Speed (m/s) through a corner turning `turn` rad (any sign) in this track's corridor."""
+        c = self.cfg
+        if abs(turn) <= 0.05:
+            return c.v_max
+        return c.v_corner * math.sqrt(math.pi / 2 / abs(turn)) * math.sqrt(self.width_scale)
+
+    def corner_zone(self, turn: float) -> float:
+        """Half-length (m of centre-line) of the stretch around a corner's vertex driven at the corner speed:
+        `corner_exit` up to 90 degrees, growing with tan(turn/2) beyond (a sharper turn takes longer to finish)."""
+        return self.cfg.corner_exit * max(1.0, math.tan(abs(turn) / 2))
 
     def target_speed(self, s: float) -> float:
-        """Fastest speed at arc length s that can still brake to each corner's speed ahead."""
+        """Fastest speed at arc length s that can still brake to each corner's speed ahead. A corner's speed holds
+        from (zone - corner_exit) before its vertex (0 for turns up to 90 degrees) to `zone` after it."""
         c = self.cfg
         v = c.v_max
         for s_corner, turn in self._corners:
+            zone = self.corner_zone(turn)
             d = s_corner - s
-            if d < -0.6:   # corner behind us (with a margin to finish the turn)
+            if d < -zone:   # corner behind us (with a margin to finish the turn)
                 continue
-            v_c = c.v_corner * math.sqrt(math.pi / 2 / max(turn, 1e-3)) if turn > 0.05 else c.v_max
-            v = min(v, math.sqrt(v_c ** 2 + 2 * c.decel * max(d, 0.0)))
+            brake_to = d - (zone - c.corner_exit)
+            v = min(v, math.sqrt(self.corner_speed(turn) ** 2 + 2 * c.decel * max(brake_to, 0.0)))
         return min(v, c.v_max)
 
     def act(self, obs: dict) -> np.ndarray:
@@ -101,7 +147,7 @@ class Autopilot:
         look = c.lookahead + c.lookahead_per_speed * max(speed, 0.0)
         tx, ty, heading = self.line.point_at(s + look)
         if c.wander:
-            off = c.wander * math.sin(0.6 * s + self._wander_phase)
+            off = c.wander * self.width_scale * math.sin(0.6 * s + self._wander_phase)
             tx, ty = tx - off * math.sin(heading), ty + off * math.cos(heading)
         s_goal = self.line.project(gx, gy)
         if s + look >= s_goal or math.hypot(gx - x, gy - y) < look:
@@ -119,28 +165,134 @@ class Autopilot:
         return np.clip(np.array([steer, throttle], dtype=np.float32), -1.0, 1.0)
 
 
-def main(argv: list[str] | None = None) -> None:
-    """How well the autopilot drives a track: `python -m teleop.autopilot --track hairpin --episodes 100`."""
-    import argparse
+@dataclass
+class EpisodeResult:
+    seed: int                # env seed (and, with --track gen, the track's generator seed)
+    track: str
+    outcome: str             # "success", "crash" or "timeout"
+    time: float              # s
+    width: float | None      # corridor free width of a generated track
+    max_turn: float | None   # largest turn magnitude (deg) of a generated track
+    at_turn: float | None    # signed turn (deg) of the corner nearest to where a failed episode ended
 
+
+def _nearest_corner(track: Track, x: float, y: float) -> float | None:
+    from racecar_env.tracks import track_kind
+    kind = track_kind(track)
+    if kind is None or not kind["turns_deg"]:
+        return None
+    line = Centerline(track.centerline)
+    s = line.project(x, y)
+    return kind["turns_deg"][int(np.argmin(np.abs(line.cum[1:-1] - s)))]
+
+
+def evaluate(track: str, skill: str = "expert", episodes: int = 100, *, first_seed: int = 0,
+             difficulty: str | None = None, progress: bool = True) -> list["EpisodeResult"]:
+    """Run the autopilot for `episodes` episodes. `track` is a track name/path/"gen:SEED" (the same track every
+    episode, env seeds 0..N-1, one driver seeded 0) or "gen": episode i on `generate(first_seed + i, difficulty=..)`
+    with env seed and driver seed first_seed + i."""
     from tqdm import tqdm
 
     from racecar_env import RaceCarEnv
     from racecar_env.rollout import run_episode
+    from racecar_env.tracks import generate, track_kind
+
+    out = []
+    env = driver = None
+    for i in tqdm(range(episodes), unit="ep", desc=skill, disable=not progress, leave=False, dynamic_ncols=True):
+        if track == "gen":
+            seed = first_seed + i
+            if env is not None:
+                env.close()
+            env = RaceCarEnv(generate(seed, difficulty=difficulty))
+            driver = Autopilot(env.track, skill, seed=seed)
+        else:
+            seed = i
+            if env is None:
+                env = RaceCarEnv(track)
+                driver = Autopilot(env.track, skill, seed=0)
+        ep = run_episode(env, driver, seed)
+        kind = track_kind(env.track)
+        x, y = (float(v) for v in ep.observations["observation"][-1][:2])
+        out.append(EpisodeResult(
+            seed=seed, track=env.track.name, outcome=ep.outcome, time=ep.steps * spec.CONTROL_DT,
+            width=kind["free_width"] if kind else None,
+            max_turn=max(abs(a) for a in kind["turns_deg"]) if kind else None,
+            at_turn=None if ep.success else _nearest_corner(env.track, x, y)))
+    env.close()
+    return out
+
+
+def summary(results: list[EpisodeResult]) -> list[str]:
+    """Printable lines: success, crash, timeout, time-to-goal; for generated tracks, failure rates by kind."""
+    n = len(results)
+    wins = [r.time for r in results if r.outcome == "success"]
+    crash = sum(r.outcome == "crash" for r in results)
+    timeout = sum(r.outcome == "timeout" for r in results)
+    ttg = f"{np.mean(wins):.2f} s" if wins else "-"
+    lines = [f"success {len(wins) / n:.1%}, crash {crash / n:.1%}, timeout {timeout / n:.1%}, "
+             f"mean time-to-goal {ttg} ({n} episodes)"]
+    gen = [r for r in results if r.width is not None]
+    if not gen:
+        return lines
+    fails = [r for r in gen if r.outcome != "success"]
+
+    def table(title, key, edges):
+        cells = []
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            group = [r for r in gen if lo <= key(r) < hi]
+            if group:
+                bad = sum(r.outcome != "success" for r in group)
+                cells.append(f"{lo:g}-{hi:g}: {bad}/{len(group)} fail")
+        return f"  by {title}: " + ", ".join(cells)
+
+    lines.append(table("largest turn (deg)", lambda r: r.max_turn, [0, 60, 90, 105, 136]))
+    lines.append(table("free width (m)", lambda r: r.width, [0, 1.9, 2.1, 2.3, 9]))
+    at = np.array([abs(r.at_turn) for r in fails if r.at_turn is not None])
+    if len(at):
+        edges = [0, 60, 90, 105, 136]
+        lines.append("  failures by the turn of the nearest corner (deg): " + ", ".join(
+            f"{lo}-{hi}: {int(((at >= lo) & (at < hi)).sum())}" for lo, hi in zip(edges[:-1], edges[1:])))
+    worst = sorted(fails, key=lambda r: (r.width, -r.max_turn))[:8]
+    if worst:
+        lines.append("  failed tracks: " + ", ".join(
+            f"gen:{r.seed} ({r.outcome}, width {r.width:.2f}, near {r.at_turn:+.0f} deg)" for r in worst))
+    return lines
+
+
+def main(argv: list[str] | None = None) -> None:
+    """How well the autopilot drives: `python -m teleop.autopilot --track hairpin --episodes 100`, or on a different
+    generated track every episode: `python -m teleop.autopilot --track gen --episodes 200 [--first-seed S]`."""
+    import argparse
+
+    from racecar_env.tracks import DIFFICULTIES
 
     ap = argparse.ArgumentParser(prog="python -m teleop.autopilot", description=main.__doc__)
-    ap.add_argument("--track", default="s_curve", help="track name or .json path (default s_curve)")
+    ap.add_argument("--track", default="s_curve",
+                    help="track name, .json path or gen:SEED[:DIFFICULTY] (that track every episode, env seeds "
+                         "0..N-1); or 'gen': episode i drives generated track first_seed+i (env seed first_seed+i) "
+                         "(default s_curve)")
+    ap.add_argument("--first-seed", type=int, default=0,
+                    help="with --track gen: first generator seed (default 0; training tracks 0..999999, "
+                         "test tracks 1000000..1999999)")
+    ap.add_argument("--difficulty", choices=list(DIFFICULTIES),
+                    help="with --track gen: generator preset (default: the full default ranges)")
     ap.add_argument("--skill", default="expert", choices=SKILLS, help="driving skill (default expert)")
-    ap.add_argument("--episodes", type=int, default=100, help="episodes, env seeds 0..N-1 (default 100)")
+    ap.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
+    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = ap.parse_args(argv)
-    env = RaceCarEnv(args.track)
-    driver = Autopilot(env.track, args.skill, seed=0)
-    episodes = [run_episode(env, driver, seed) for seed in tqdm(range(args.episodes), unit="ep", desc=args.skill)]
-    wins = [e.steps * spec.CONTROL_DT for e in episodes if e.success]
-    crashes = sum(e.outcome == "crash" for e in episodes)
-    ttg = f"{np.mean(wins):.2f} s" if wins else "-"
-    print(f"autopilot {args.skill} on {env.track.name}: success {len(wins) / len(episodes):.0%}, "
-          f"crash {crashes / len(episodes):.0%}, mean time-to-goal {ttg} ({len(episodes)} episodes)")
+    if args.episodes < 1:
+        ap.error(f"--episodes must be >= 1, got {args.episodes}")
+    if args.first_seed < 0:
+        ap.error(f"--first-seed must be >= 0, got {args.first_seed}")
+    results = evaluate(args.track, args.skill, args.episodes, first_seed=args.first_seed,
+                       difficulty=args.difficulty, progress=not args.no_progress)
+    where = (f"generated tracks {args.first_seed}..{args.first_seed + args.episodes - 1}"
+             + (f" ({args.difficulty})" if args.difficulty else "")) if args.track == "gen" else results[0].track
+    lines = summary(results)
+    print(f"autopilot {args.skill} on {where}: {lines[0]}")
+    for line in lines[1:]:
+        print(line)
 
 
 if __name__ == "__main__":

@@ -167,19 +167,31 @@ def parse_track(data: dict, source: str = "<dict>") -> Track:
     )
 
 
+def _generated(text: str) -> Track:
+    from .generate import generate  # lazy: generate imports this module
+    parts = text.split(":")
+    if len(parts) not in (2, 3) or not parts[1].isdigit():
+        raise TrackError(f"generated track '{text}': expected gen:SEED or gen:SEED:DIFFICULTY with SEED an "
+                         f"integer >= 0")
+    return generate(int(parts[1]), difficulty=parts[2] if len(parts) == 3 else None)
+
+
 def load_track(track: "str | Path | dict | Track" = "s_curve") -> Track:
-    """A shipped track by name (see `shipped_tracks()`), a path to a track JSON file, or the JSON content (dict)."""
+    """A shipped track by name (see `shipped_tracks()`), a path to a track JSON file, the JSON content (dict), or
+    a generated track: "gen:SEED" or "gen:SEED:DIFFICULTY" is `generate(SEED[, difficulty=DIFFICULTY])`."""
     if isinstance(track, Track):
         return track
     if isinstance(track, dict):
         return parse_track(track, "<dict>")
     text = str(track)
+    if isinstance(track, str) and text.startswith("gen:"):
+        return _generated(text)
     path = Path(text)
     if not (path.suffix == ".json" or path.is_file()):
         path = TRACKS_DIR / f"{text}.json"
         if not path.exists():
             raise TrackError(f"unknown track '{text}': shipped tracks are {', '.join(shipped_tracks())}, "
-                             f"or pass a path to a track .json file")
+                             f"or pass a path to a track .json file, or gen:SEED for a generated track")
     if not path.is_file():
         raise TrackError(f"track file {path} does not exist")
     try:

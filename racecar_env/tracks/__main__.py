@@ -1,0 +1,168 @@
+"""Generate tracks from the command line: one track as JSON, or a gallery PNG of many.
+
+    python -m racecar_env.tracks --seed 5 --out t.json
+    python -m racecar_env.tracks --seed 5 --difficulty hard --out t.json
+    python -m racecar_env.tracks --gallery 12 --first-seed 0 --out gallery.png
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from .generate import DIFFICULTIES, TEST_SEEDS, TRAIN_SEEDS, GeneratorConfig, generate, track_kind
+from .model import Track, TrackError
+
+TILE = 360          # px, square drawing area of one gallery tile
+LABEL_H = 40        # px of label text under each tile
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (argparse's default prints the whole usage first)
+        raise _UsageError(message)
+
+
+class _UsageError(Exception):
+    pass
+
+
+def _pair(kind):
+    def parse(text: str):
+        try:
+            parts = [kind(p) for p in text.replace(",", " ").split()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected LOW,HIGH numbers, got {text!r}") from None
+        if len(parts) == 1:
+            parts = parts * 2
+        if len(parts) != 2:
+            raise argparse.ArgumentTypeError(f"expected LOW,HIGH, got {text!r}")
+        return tuple(parts)
+    return parse
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = GeneratorConfig()
+    ap = _Parser(
+        prog="python -m racecar_env.tracks",
+        description="Generate walled corridor tracks (racecar_env.tracks.generate): --seed writes one track JSON, "
+                    "--gallery writes a PNG of N tracks side by side. A track is a pure function of its seed and "
+                    "parameters; the JSON's 'generator' key records both. "
+                    f"Seed ranges: training {TRAIN_SEEDS.start}..{TRAIN_SEEDS.stop - 1}, "
+                    f"test {TEST_SEEDS.start}..{TEST_SEEDS.stop - 1}.",
+        epilog="Examples: --seed 5 --out t.json | --seed 5 --difficulty hard --max-turn-deg 100 --out t.json | "
+               "--gallery 12 --first-seed 1000000 --out gallery.png. "
+               "load_track('gen:5') and load_track('gen:5:hard') give the same tracks as --seed 5 [--difficulty hard].")
+    what = ap.add_mutually_exclusive_group(required=True)
+    what.add_argument("--seed", type=int, help="write the track of this seed (an integer >= 0) as JSON")
+    what.add_argument("--gallery", type=int, metavar="N", help="write a PNG of N tracks, seeds FIRST..FIRST+N-1")
+    ap.add_argument("--out", required=True, type=Path, help="output file (.json for --seed, .png for --gallery)")
+    ap.add_argument("--first-seed", type=int, default=0, metavar="S", help="first seed of the gallery (default 0)")
+    ap.add_argument("--cols", type=int, default=None, help="gallery columns (default: about square)")
+    g = ap.add_argument_group("generator parameters (default: GeneratorConfig's ranges)")
+    g.add_argument("--difficulty", choices=list(DIFFICULTIES),
+                   help="preset turn-angle and width ranges: "
+                        + "; ".join(f"{k}: turns {v['min_turn_deg']:.0f}-{v['max_turn_deg']:.0f} deg, free width "
+                                    f"{v['free_width'][0]}-{v['free_width'][1]} m" for k, v in DIFFICULTIES.items())
+                        + " (the flags below override it)")
+    g.add_argument("--min-turn-deg", type=float, help=f"smallest turn magnitude (default {d.min_turn_deg:.0f})")
+    g.add_argument("--max-turn-deg", type=float, help=f"largest turn magnitude (default {d.max_turn_deg:.0f})")
+    g.add_argument("--free-width", type=_pair(float), metavar="LO,HI",
+                   help=f"corridor free width range in m, one draw per track (default {d.free_width[0]},"
+                        f"{d.free_width[1]}); one number fixes it")
+    g.add_argument("--corners", type=_pair(int), metavar="LO,HI",
+                   help=f"number of corners range (default {d.min_corners},{d.max_corners})")
+    g.add_argument("--straight", type=_pair(float), metavar="LO,HI",
+                   help=f"clear straight length range in m (default {d.straight[0]},{d.straight[1]})")
+    return ap
+
+
+def _overrides(args) -> dict:
+    out = {}
+    if args.min_turn_deg is not None:
+        out["min_turn_deg"] = args.min_turn_deg
+    if args.max_turn_deg is not None:
+        out["max_turn_deg"] = args.max_turn_deg
+    if args.free_width is not None:
+        out["free_width"] = args.free_width
+    if args.straight is not None:
+        out["straight"] = args.straight
+    if args.corners is not None:
+        out["min_corners"], out["max_corners"] = args.corners
+    return out
+
+
+def tile_label(track: Track) -> list[str]:
+    k = track_kind(track) or {}
+    seed = track.extra.get("generator", {}).get("seed", track.name)
+    turns = [abs(a) for a in k.get("turns_deg", [])]
+    line2 = (f"{k.get('corners', '?')} corners  turns {min(turns):.0f}-{max(turns):.0f} deg  "
+             f"width {k.get('free_width', 0):.2f} m") if turns else track.name
+    return [f"seed {seed}", line2]
+
+
+def gallery_image(tracks: list[Track], cols: int | None = None):
+    """A PIL image: one tile per track, each track fitted into its tile, labelled with seed, corners, turns, width."""
+    from PIL import Image, ImageDraw
+
+    from ..render import BACKGROUND, TEXT, TopDown, _font
+
+    cols = cols or max(1, math.ceil(math.sqrt(len(tracks))))
+    rows = math.ceil(len(tracks) / cols)
+    sheet = Image.new("RGB", (cols * TILE, rows * (TILE + LABEL_H)), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    font = _font(14)
+    for n, track in enumerate(tracks):
+        margin = 0.4
+        xmin, ymin, xmax, ymax = track.bounds
+        scale = (TILE - 8) / max(xmax - xmin + 2 * margin, ymax - ymin + 2 * margin)
+        view = TopDown(track, px_per_m=scale, margin_m=margin)
+        s = track.start
+        img = Image.fromarray(view.draw(s.x, s.y, s.yaw, goal=track.goal))
+        r, c = divmod(n, cols)
+        x0, y0 = c * TILE, r * (TILE + LABEL_H)
+        sheet.paste(img, (x0 + (TILE - img.width) // 2, y0 + (TILE - img.height) // 2))
+        for i, line in enumerate(tile_label(track)):
+            draw.text((x0 + 8, y0 + TILE + 2 + 17 * i), line, fill=TEXT, font=font)
+        draw.rectangle([x0, y0, x0 + TILE - 1, y0 + TILE + LABEL_H - 1], outline=(60, 66, 76))
+    return sheet
+
+
+def main(argv: list[str] | None = None) -> int:
+    from ..files import atomic_path, write_json
+
+    ap = build_parser()
+    try:
+        args = ap.parse_args(argv)
+        overrides = _overrides(args)
+        if args.gallery is not None:
+            if not 1 <= args.gallery <= 400:
+                raise _UsageError(f"--gallery N must be 1..400, got {args.gallery}")
+            if args.first_seed < 0:
+                raise _UsageError(f"--first-seed must be >= 0, got {args.first_seed}")
+            if args.cols is not None and args.cols < 1:
+                raise _UsageError(f"--cols must be >= 1, got {args.cols}")
+            tracks = [generate(s, difficulty=args.difficulty, **overrides)
+                      for s in range(args.first_seed, args.first_seed + args.gallery)]
+            img = gallery_image(tracks, args.cols)
+            with atomic_path(args.out) as tmp:
+                img.save(tmp, format="PNG")
+            print(f"{len(tracks)} tracks (seeds {args.first_seed}..{args.first_seed + len(tracks) - 1})")
+        else:
+            track = generate(args.seed, difficulty=args.difficulty, **overrides)
+            write_json(args.out, track.to_dict())
+            k = track_kind(track)
+            print(f"{track.name}: {k['corners']} corners, turns {' '.join(f'{a:+.0f}' for a in k['turns_deg'])} deg, "
+                  f"free width {k['free_width']:.2f} m, track_id {track.track_id}")
+    except (_UsageError, TrackError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:
+        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
