@@ -105,25 +105,22 @@ def gallery_image(tracks: list[Track], cols: int | None = None):
     """A PIL image: one tile per track, each track fitted into its tile, labelled with seed, corners, turns, width."""
     from PIL import Image, ImageDraw
 
-    from ..render import BACKGROUND, TEXT, TopDown, _font
+    from ..render import BACKGROUND, TEXT, TopDown, font
 
     cols = cols or max(1, math.ceil(math.sqrt(len(tracks))))
     rows = math.ceil(len(tracks) / cols)
     sheet = Image.new("RGB", (cols * TILE, rows * (TILE + LABEL_H)), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
-    font = _font(14)
+    label_font = font(14)
     for n, track in enumerate(tracks):
-        margin = 0.4
-        xmin, ymin, xmax, ymax = track.bounds
-        scale = (TILE - 8) / max(xmax - xmin + 2 * margin, ymax - ymin + 2 * margin)
-        view = TopDown(track, px_per_m=scale, margin_m=margin)
+        view = TopDown(track, size=(TILE - 8, TILE - 8))
         s = track.start
         img = Image.fromarray(view.draw(s.x, s.y, s.yaw, goal=track.goal))
         r, c = divmod(n, cols)
         x0, y0 = c * TILE, r * (TILE + LABEL_H)
         sheet.paste(img, (x0 + (TILE - img.width) // 2, y0 + (TILE - img.height) // 2))
         for i, line in enumerate(tile_label(track)):
-            draw.text((x0 + 8, y0 + TILE + 2 + 17 * i), line, fill=TEXT, font=font)
+            draw.text((x0 + 8, y0 + TILE + 2 + 17 * i), line, fill=TEXT, font=label_font)
         draw.rectangle([x0, y0, x0 + TILE - 1, y0 + TILE + LABEL_H - 1], outline=(60, 66, 76))
     return sheet
 
