@@ -44,7 +44,8 @@ class RaceCarEnv(gym.Env):
     def __init__(self, track: "str | dict | Track | TrackSource" = "s_curve", render_mode: str | None = None, *,
                  reward: RewardConfig | None = None, dense_reward: bool | None = None,
                  start_jitter: tuple[float, float] = (0.1, 0.1), goal_mode: str = "fixed",
-                 max_episode_steps: int = DEFAULT_MAX_STEPS, view: str = "topdown", trail_length: int = 400):
+                 max_episode_steps: int = DEFAULT_MAX_STEPS, view: str = "topdown", trail_length: int = 400,
+                 render_size: tuple[int, int] | None = None):
         """
         track: a shipped track name (racecar_env.shipped_tracks()), a path to a track JSON file, the JSON content
             (dict), a Track, "gen:SEED" (one generated track), or "random" / "random:test" (a generated track per
@@ -54,6 +55,8 @@ class RaceCarEnv(gym.Env):
         start_jitter: (metres, radians) uniform jitter of the start pose at reset; (0, 0) for an exact start.
         goal_mode: "fixed" (the track's goal) or "sampled" (a goal drawn along the centre-line at each reset).
         view: "topdown", "chase" (pybullet camera behind the car) or "both" (stacked) for rgb_array frames.
+        render_size: (w, h) of top-down frames, every track fitted in it (a window that shows a new track each
+            episode); default: each track at 40 px/m.
         """
         if render_mode is not None and render_mode not in self.metadata["render_modes"]:
             raise ValueError(f"render_mode must be one of {self.metadata['render_modes']} or None, got {render_mode!r}")
@@ -73,6 +76,7 @@ class RaceCarEnv(gym.Env):
         self.max_episode_steps = int(max_episode_steps)
         self.render_mode = render_mode
         self.view = view
+        self.render_size = None if render_size is None else (int(render_size[0]) // 2 * 2, int(render_size[1]) // 2 * 2)
         self.observation_space = spec.observation_space()
         self.action_space = spec.action_space()
 
@@ -91,7 +95,9 @@ class RaceCarEnv(gym.Env):
 
     # --- gymnasium API --------------------------------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict | None = None):
-        """options (all optional): {"track": any `track` argument} runs this episode on that track; {"start": {"x",
+        """Returns (obs, info); the reset info also carries "track", the Track this episode runs on.
+
+        options (all optional): {"track": any `track` argument} runs this episode on that track; {"start": {"x",
         "y", "yaw"}} an explicit start pose without jitter (missing keys keep the track's start); {"start_jitter":
         (m, rad)} overrides the jitter for this reset; {"goal": {"x", "y"[, "radius"]}} an explicit goal."""
         self._check_open()
@@ -117,6 +123,7 @@ class RaceCarEnv(gym.Env):
         self._trail.clear()
         self._trail.append((state[0], state[1]))
         obs, info = self._observe(state), self._info(state, False, False)
+        info["track"] = self.track   # the episode's track, for drivers that plan on it (the autopilot)
         if self.render_mode == "human":
             self.render()
         return obs, info
@@ -266,7 +273,7 @@ class RaceCarEnv(gym.Env):
     def topdown(self) -> TopDown:
         """The top-down renderer of the current track (rebuilt when the track changes)."""
         if self._topdown is None or self._topdown.track.track_id != self.track.track_id:
-            self._topdown = TopDown(self.track)
+            self._topdown = TopDown(self.track, size=self.render_size)
         return self._topdown
 
     def render_frame(self, view: str = "topdown", hud: Hud | None = None) -> np.ndarray:

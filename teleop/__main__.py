@@ -21,7 +21,8 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
                    help="who drives: keyboard / gamepad open a window; autopilot runs headless (default: keyboard)")
     p.add_argument("--episodes", type=int, default=None,
                    help="episodes to save (default: 10 for the autopilot; keyboard/gamepad record until you quit)")
-    p.add_argument("--skill", choices=("expert", "noisy", "mixed"), default="expert",
+    from teleop.autopilot import SKILLS
+    p.add_argument("--skill", choices=SKILLS, default="expert",
                    help="autopilot skill: expert = clean fast lines, noisy = sloppy with crashes, mixed = each "
                         "episode expert or noisy (default: expert)")
     p.add_argument("--dataset", metavar="NAME",
@@ -30,13 +31,18 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
                         "the autopilot, <track>_human otherwise, <track> = the first word of the track name: "
                         "s_expert for --track s_curve --skill expert)")
     p.add_argument("--track", default="s_curve",
-                   help="shipped track name (s_curve, hairpin) or path to a track .json file (default: s_curve)")
+                   help="shipped track name (s_curve, hairpin), a track .json file, gen:SEED (one generated track), "
+                        "or random: a new generated track every episode, from the training seed range "
+                        "(default: s_curve)")
     p.add_argument("--seed", type=int, default=0,
                    help="base seed; episode i of the dataset uses a seed derived from (seed, i), recorded per "
                         "episode (default: 0)")
     p.add_argument("--max-episode-steps", type=int, default=None,
                    help="time limit per episode in 20 Hz steps (default: the env's, 1200 = 60 s)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--workers", default="auto",
+                   help="autopilot: env processes, auto = one per CPU (the episodes are the same for any number; "
+                        "default: auto)")
+    p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true", help="no progress output")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -52,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m teleop                                   # drive with the keyboard, record s_human\n"
                "  python -m teleop --driver autopilot --episodes 50  # headless expert demos into s_expert\n"
                "  python -m teleop --driver autopilot --episodes 50 --skill noisy --dataset s_noisy\n"
+               "  python -m teleop --driver autopilot --track random --episodes 300 --dataset multi  # 300 new tracks\n"
+               "  python -m teleop --track random                    # drive a new generated track every episode\n"
                "  python -m teleop info s_noisy                      # what a dataset holds\n"
                "  python -m teleop list                              # all RaceCar datasets\n"
                "  minari show racecar/s_noisy-v0                     # Minari's own view")
@@ -81,14 +89,14 @@ def _record(args) -> int:
     if args.driver in ("keyboard", "gamepad"):
         from teleop.window import run_window_session  # pygame window: only imported when a human drives
         return int(run_window_session(args) or 0)
-    cfg = RecordConfig(dataset=args.dataset, driver=args.driver, episodes=args.episodes or 10, skill=args.skill,
-                       track=args.track, seed=args.seed, max_episode_steps=args.max_episode_steps,
+    cfg = RecordConfig(dataset=args.dataset, episodes=args.episodes or 10, skill=args.skill, track=args.track,
+                       seed=args.seed, max_episode_steps=args.max_episode_steps, workers=args.workers,
                        progress=not args.no_progress)
     res = record_autopilot(cfg)
     rate = f"{res.successes / res.added:.0%}" if res.added else "-"
     eps_per_s = res.added / res.seconds if res.seconds > 0 else 0.0
     if res.interrupted:
-        print("interrupted: the episode in progress was dropped", file=sys.stderr)
+        print("interrupted: episodes still running were dropped; every finished one is saved", file=sys.stderr)
     print(f"recorded {res.added} episodes ({res.successes} successes, {rate}) in {res.seconds:.1f} s "
           f"({eps_per_s:.2f} episodes/s); dataset {res.dataset_id} now holds {res.total_episodes} episodes "
           f"at {res.path}")

@@ -72,15 +72,19 @@ class Autopilot:
     def __init__(self, track: "str | Track" = "s_curve", skill: str = "expert", seed: int | None = 0):
         if skill not in SKILLS:
             raise ValueError(f"skill must be one of {', '.join(SKILLS)}, got {skill!r}")
-        self.track = load_track(track)
         self.skill = skill
-        self.line = Centerline(self.track.centerline)
-        self.width = free_width(self.track)
+        self.set_track(load_track(track))
         self.rng = np.random.default_rng(seed)
-        self._corners = self._corner_table()
         self.episode_skill = skill if skill != "mixed" else "expert"
         self.cfg = SKILL_CONFIGS[self.episode_skill]
         self._wander_phase = 0.0
+
+    def set_track(self, track: Track) -> None:
+        """Plan on `track` (called at reset with the episode's track when the env draws one per episode)."""
+        self.track = track
+        self.line = Centerline(track.centerline)
+        self.width = free_width(track)
+        self._corners = self._corner_table()
 
     def _corner_table(self) -> list[tuple[float, float]]:
         """(arc length, |turn angle| in rad) of every interior centre-line vertex."""
@@ -93,6 +97,9 @@ class Autopilot:
         return out
 
     def reset(self, obs: dict, info: dict, seed: int | None = None) -> None:
+        track = info.get("track")
+        if track is not None and track.track_id != self.track.track_id:
+            self.set_track(track)
         if seed is not None:
             self.rng = np.random.default_rng(seed)
         self.episode_skill = self.skill if self.skill != "mixed" else str(self.rng.choice(["expert", "noisy"]))

@@ -14,20 +14,20 @@ from pathlib import Path
 import numpy as np
 
 from racecar_env.storage import DatasetWriter
-from racecar_env.rollout import run_episode
 
 DRIVERS = ("keyboard", "gamepad", "autopilot")
 
 
 @dataclass(frozen=True)
 class RecordConfig:
+    """A headless (autopilot) recording."""
     dataset: str
-    driver: str = "autopilot"
     episodes: int = 10
     skill: str = "expert"
-    track: str = "s_curve"
+    track: str = "s_curve"                # a track name/path/gen:SEED, or "random" for a new generated track each episode
     seed: int = 0
     max_episode_steps: int | None = None  # None: the env's default
+    workers: "int | str" = "auto"         # env processes; episodes are the same for any number
     progress: bool = True
 
 
@@ -68,33 +68,50 @@ def episode_seed(base_seed: int, index: int) -> int:
 
 
 def record_autopilot(cfg: RecordConfig) -> RecordResult:
-    """Record cfg.episodes autopilot episodes into cfg.dataset (created or appended); each is durable when saved."""
-    from tqdm import tqdm
+    """Record cfg.episodes autopilot episodes into cfg.dataset (created or appended), on every core.
 
+    Episodes run in parallel but are committed in order: episode k is written (durable) as soon as it and every
+    earlier one have finished, so the dataset is the same for any number of workers, and a kill loses only the
+    episodes still running or waiting for an earlier one (at most one per worker)."""
     from racecar_env import RaceCarEnv
+    from racecar_env.progress import Progress
+    from racecar_env.rollout import run_episodes
     from teleop.autopilot import Autopilot
 
     if cfg.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {cfg.episodes}")
-    env_kwargs = {} if cfg.max_episode_steps is None else {"max_episode_steps": cfg.max_episode_steps}
+    env_kwargs = {"track": cfg.track}
+    if cfg.max_episode_steps is not None:
+        env_kwargs["max_episode_steps"] = cfg.max_episode_steps
+    env = RaceCarEnv(**env_kwargs)  # a bad track fails here, before any dataset is created
+    first_track = env.track
     successes = added = 0
     interrupted = False
     t0 = time.perf_counter()
-    env = RaceCarEnv(cfg.track, **env_kwargs)  # a bad track fails here, before any dataset is created
     try:
         with DatasetWriter(cfg.dataset) as writer:
-            bar = tqdm(total=cfg.episodes, unit="ep", desc=f"recording {writer.id}", disable=not cfg.progress,
-                       dynamic_ncols=True)
-            try:
-                for _ in range(cfg.episodes):
-                    seed = episode_seed(cfg.seed, writer.episodes)
-                    driver = Autopilot(env.track, skill=cfg.skill, seed=seed)  # per-episode: replayable from `seed`
-                    episode = run_episode(env, driver, seed, meta={"seed_base": int(cfg.seed)})
-                    writer.add(episode)  # durable before the next episode starts; stores episode.track with it
+            start = writer.episodes
+            seeds = [episode_seed(cfg.seed, start + i) for i in range(cfg.episodes)]
+            finished: dict[int, object] = {}
+            bar = Progress(cfg.episodes, f"recording {writer.id}", "ep", quiet=not cfg.progress)
+
+            def commit(i, episode) -> None:
+                nonlocal added, successes
+                finished[i] = episode
+                while added in finished:   # in order: the dataset does not depend on which worker finished first
+                    ep = finished.pop(added)
+                    writer.add(ep)   # durable before the next one is written; stores ep.track with it
                     added += 1
-                    successes += episode.success
-                    bar.set_postfix_str(f"successes {successes}/{added} ({successes / added:.0%})", refresh=False)
+                    successes += ep.success
+                    bar.set_postfix(f"successes {successes}/{added} ({successes / added:.0%})")
                     bar.update(1)
+
+            # the autopilot of episode i is seeded with that episode's seed (replayable from it alone) and plans on
+            # the episode's own track, which the reset info hands it
+            try:
+                run_episodes(env_kwargs, lambda i: Autopilot(first_track, skill=cfg.skill, seed=seeds[i]), seeds,
+                             meta={"seed_base": int(cfg.seed)}, workers=cfg.workers, on_episode=commit,
+                             env=env)
             except KeyboardInterrupt:
                 interrupted = True
             finally:

@@ -25,7 +25,7 @@ import pygame  # noqa: E402
 from racecar_env import RaceCarEnv, spec  # noqa: E402
 from racecar_env.episode import EpisodeRecorder  # noqa: E402
 from racecar_env.storage import DatasetWriter  # noqa: E402
-from racecar_env.render import Hud, TopDown, control_bars  # noqa: E402
+from racecar_env.render import Hud, control_bars  # noqa: E402
 
 from .gamepad import GamepadConfig, GamepadDriver, NoGamepadError  # noqa: E402
 from .keyboard import KeyboardDriver, forward_speed, is_focus_loss  # noqa: E402
@@ -343,6 +343,11 @@ class RecorderSession:
 
 
 HELP_FONT_PX = 20
+RANDOM_TRACK_FRAME = (960, 720)
+
+
+def is_random_track(track) -> bool:
+    return isinstance(track, str) and (track == "random" or track.startswith("random:"))
 
 
 def help_height() -> int:
@@ -396,10 +401,12 @@ def run_window_session(args) -> int:
     check_display()  # before any file is touched
     driver = make_driver(args.driver)
     max_steps = getattr(args, "max_episode_steps", None)
-    env = RaceCarEnv(track=args.track, **({} if max_steps is None else {"max_episode_steps": max_steps}))
+    # a new track every episode (--track random): one fixed frame size, each track fitted in it
+    env = RaceCarEnv(track=args.track, render_size=RANDOM_TRACK_FRAME if is_random_track(args.track) else None,
+                     **({} if max_steps is None else {"max_episode_steps": max_steps}))
     try:
-        screen = open_window(TopDown(env.track).size, getattr(args, "scale", None),
-                             f"RaceCar teleop - {env.track.name} -> {args.dataset}")
+        screen = open_window(env.topdown().size, getattr(args, "scale", None),
+                             f"RaceCar teleop - {env.track_source.describe()} -> {args.dataset}")
         config = SessionConfig(seed=int(args.seed or 0), max_episodes=args.episodes)
         with DatasetWriter(args.dataset, append=True) as writer:
             session = RecorderSession(env, driver, writer, config, screen=screen,

@@ -182,3 +182,20 @@ def test_sigkill_mid_episode_keeps_every_saved_episode(root):
     final = load_dataset("kill")
     assert [e.meta["seed"] for e in final] == [episode_seed(0, i) for i in range(len(final))]
     assert all(e.success for e in final)
+
+
+def test_random_tracks_record_one_track_per_episode_the_same_on_any_number_of_workers(root, capsys):
+    """--track random: every episode on a new generated track (training seed range), stored with the episode;
+    recording on 2 env processes gives exactly the dataset recording serially gives."""
+    from racecar_env.tracks import TRAIN_SEEDS
+    for name, workers in (("multi_a", "1"), ("multi_b", "2")):
+        assert main(["--driver", "autopilot", "--track", "random", "--episodes", "4", "--dataset", name,
+                     "--workers", workers, "--quiet"]) == 0
+    a, b = load_dataset("multi_a"), load_dataset("multi_b")
+    assert len(a.tracks) == 4 and len(b) == 4
+    for ea, eb in zip(a, b):
+        same_arrays(ea, eb)
+        assert ea.track.track_id == eb.track.track_id and ea.meta["seed"] == eb.meta["seed"]
+        assert ea.track.extra["generator"]["seed"] in TRAIN_SEEDS and ea.success   # the expert drives any of them
+    assert main(["info", "multi_a"]) == 0
+    assert "tracks    4" in capsys.readouterr().out
