@@ -27,14 +27,18 @@ Local by default: Ray starts in this process with --cpus CPUs (default: all), on
 (default 1; a trial then evaluates serially, eval_workers = cpus-per-trial, threads 1, unless --set). Datasets are
 loaded here once and reach the trials through Ray's object store, never as a path.
 
-On a cluster:
+On a cluster (every machine with the same Python environment and this project installed, `pip install -e .`):
   head$   ray start --head --port 6379                # one machine
-  other$  ray start --address HEAD:6379               # every other machine (same Python env, project installed)
-  head$   python -m learn.sweep ... --address auto --out /shared/sweeps/NAME
-          (or from elsewhere: --address ray://HEAD:10001 with Ray Client)
+  other$  ray start --address HEAD:6379               # every other machine
+  head$   python -m learn.sweep ... --address auto --out /shared/sweeps/NAME      (or --address HEAD:6379)
+  laptop$ python -m learn.sweep ... --address ray://HEAD:10001 --out /shared/...  (Ray Client: Tune then runs on
+          the head node and its per-trial lines arrive prefixed with "(TunerInternal pid=...)")
 Trials write their run folders to --out directly from whichever node runs them, so on more than one machine --out
-must be storage every node (and this machine) sees at the same path, e.g. an NFS mount. Only the local setup is
-covered by the tests.
+must be storage every node and the machine running the sweep see at the same path (an NFS mount, say); the driver
+reads that folder to skip finished trials and to build the summary. Recent Ray starts clusters with token
+authentication: the sweep's machine then needs the cluster's token (RAY_AUTH_MODE=token and the token, see Ray's
+token-auth docs), or start the cluster with RAY_AUTH_MODE=disabled on a trusted network. The tests cover local Ray;
+--address HOST:PORT and ray:// were tried by hand against a one-machine `ray start --head`.
 """
 from __future__ import annotations
 
@@ -172,4 +176,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:       # before Ray started (while loading datasets, say): nothing to keep
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from .grid import SweepError, Trial
 
-# before ray.tune is imported: no CSV/JSON/TensorBoardX result loggers per Tune trial (each run has its own TB),
-# and the legacy reporter, which verbose=0 silences completely
+# before ray.tune is imported: no automatic CSV/TensorBoardX result loggers per Tune trial (each run has its own
+# TensorBoard; run_trials adds the JSON one back), and the legacy reporter, which verbose=0 silences completely
 os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
 os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
@@ -55,6 +55,8 @@ def run_trial(config: dict, datasets: dict) -> None:
     out.mkdir(parents=True, exist_ok=True)
     cfg = TrainConfig.build(**t["values"], out=str(out))
     resume = (out / "checkpoints" / "last.pt").is_file()
+    if not (out / "config.json").is_file():
+        cfg.save(out / "config.json")    # train() writes it too; here first so a trial that fails early is listed
     with open(out / "train.log", "a") as f:
         def log(line: str) -> None:
             print(f"{time.strftime('%H:%M:%S')} {line}", file=f, flush=True)
@@ -165,19 +167,40 @@ def _reporter(total: int, done_before: int, pending: int, emit, quiet: bool, out
     return Report()
 
 
+def _check_reachable(address: str) -> None:
+    """Ray retries an unreachable cluster address for minutes (and ignores SIGTERM meanwhile): fail at once."""
+    import socket
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        raise SweepError(f"--address {address}: expected auto, HOST:PORT or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as e:
+        raise SweepError(f"--address {address}: cannot reach Ray there ({e.strerror or e}); is `ray start --head` "
+                         f"running on {host}?") from None
+
+
 def connect(address: str | None, cpus: int | None) -> bool:
     """Start local Ray (address None) or join a cluster; True if this call started Ray (so it shuts it down)."""
     import ray
     if ray.is_initialized():
         return False
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
+    if address and address != "auto":
+        _check_reachable(address)
     if address:
-        if address.startswith("ray://"):
-            # Ray Client: Tune's controller then runs on the head node; its progress lines reach this terminal
-            # only through the job's log stream
-            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=True)
-        else:
-            ray.init(address=address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+        try:
+            if address.startswith("ray://"):
+                # Ray Client: Tune's controller then runs on the head node; its progress lines reach this
+                # terminal only through the job's log stream
+                ray.init(address=address, logging_level=logging.ERROR, log_to_driver=True,
+                         runtime_env={"env_vars": {"RAY_LOGGER_LEVEL": "error"}})
+            else:
+                ray.init(address=address, **{k: v for k, v in quiet.items() if k != "include_dashboard"})
+        except (ConnectionError, RuntimeError) as e:
+            cause = e.__cause__ if e.__cause__ is not None else e
+            first = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+            raise SweepError(f"--address {address}: cannot join the Ray cluster: {first}") from None
     else:
         ray.init(num_cpus=cpus or os.cpu_count() or 1, **quiet)
     return True
@@ -189,6 +212,7 @@ def run_trials(trials: list[Trial], sweep_dir: Path, datasets: dict, *, cpus_per
     """Run `trials` (none of them finished) as one Tune experiment; blocks until all end or Ctrl-C."""
     import ray
     from ray import tune
+    from ray.tune.logger import JsonLoggerCallback   # result.json per Tune trial: Tune reads results back from it
 
     outcome = Outcome(failures=[])
     started = connect(address, cpus)
@@ -211,7 +235,8 @@ def run_trials(trials: list[Trial], sweep_dir: Path, datasets: dict, *, cpus_per
                                         trial_name_creator=lambda tr: tr.config["trial"]["label"].replace(" ", "_"),
                                         trial_dirname_creator=lambda tr: tr.config["trial"]["rel"].replace("/", "__")),
             run_config=tune.RunConfig(name=tune_dir.name, storage_path=str(tune_dir.parent), verbose=0,
-                                      callbacks=[_reporter(total, done_before, len(trials), emit, quiet, outcome)]),
+                                      callbacks=[_reporter(total, done_before, len(trials), emit, quiet, outcome),
+                                                 JsonLoggerCallback()]),
         )
         try:
             with ray_logs_to(tune_dir / "driver.log"):

@@ -182,8 +182,8 @@ def plot(rows: list[dict], path: Path) -> None:
             pts = r["success_per_seed"]
             ax.scatter(i + np.linspace(-0.18, 0.18, len(pts)) if len(pts) > 1 else [i], pts, s=10, color="k",
                        zorder=3, alpha=0.6)
-        ax.set_xticks(x, [f"{r['algo']}\n{r['setting']}\nn={r['seeds']}" if r["setting"] else
-                          f"{r['algo']}\nn={r['seeds']}" for r in mine], fontsize=9)
+        ax.set_xticks(x, ["\n".join([r["algo"], *filter(None, re.split(r",(?=[a-z_]+=)|/", r["setting"])),
+                                      f"n={r['seeds']}"]) for r in mine], fontsize=9)
         ax.set_title(dataset)
         ax.set_ylim(0, 1.05)
         ax.set_xlim(-0.6, len(mine) - 0.4)
