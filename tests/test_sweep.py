@@ -150,6 +150,7 @@ def test_killed_trial_resumes_and_a_new_seed_is_added(sweep, tmp_path, capsys):
     (["--set", "final_eval_episodes=0"], "final_eval_episodes=0"),
     (["--seeds", "3-1"], "--seeds"),
     (["--algos", "bc,ppo"], "--algos: ppo"),
+    (["--cpus", "1", "--cpus-per-trial", "2"], "--cpus-per-trial 2: the local Ray has 1 CPUs"),
 ])
 def test_bad_settings_fail_in_one_line_before_ray(bad, says, tmp_path, no_ray, capsys):
     out = tmp_path / "never"

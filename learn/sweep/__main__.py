@@ -19,9 +19,12 @@ Sweep folder (--out, default runs/sweeps/<datasets>_<algos>):
                               --policy and learn.load_policy read it as any run
   summary.md/.csv/.json/.png  per (dataset, algo, setting): seeds, test success mean and IQM with 95% stratified
                               bootstrap CIs over seeds (rliable), time-to-goal, crash rate, wall-clock per trial
-  ray/tune-<time>/            Ray Tune's bookkeeping of each invocation (Ray's process logs: /tmp/ray/session_*/logs)
+  ray/tune-<time>/            Ray Tune's bookkeeping of each invocation and driver.log (Ray's log records; the
+                              logs of Ray's processes stay in /tmp/ray/session_*/logs)
 Rerunning the same command skips finished trials, resumes killed ones from their last.pt and starts missing ones;
-Ctrl-C keeps every finished trial (and the last.pt of running ones). Another grid into the same folder adds trials.
+Ctrl-C keeps every finished trial (and the last.pt of running ones). Another grid into the same folder adds trials;
+a trial folder keeps its settings, so a rerun that changes a fixed one (say steps) for existing trials is refused:
+make it an axis (--set steps=2000,4000) or use another --out.
 
 Local by default: Ray starts in this process with --cpus CPUs (default: all), one trial per --cpus-per-trial CPUs
 (default 1; a trial then evaluates serially, eval_workers = cpus-per-trial, threads 1, unless --set). Datasets are
@@ -43,6 +46,7 @@ token-auth docs), or start the cluster with RAY_AUTH_MODE=disabled on a trusted 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -117,10 +121,13 @@ def main(argv: list[str] | None = None) -> int:
             raise g.SweepError(f"--cpus must be >= 1, got {a.cpus}")
         if a.address and a.cpus is not None:
             raise g.SweepError("--cpus sizes the local Ray; a cluster (--address) brings its own CPUs")
+        local_cpus = a.cpus or os.cpu_count() or 1
+        if not a.address and a.cpus_per_trial > local_cpus:
+            raise g.SweepError(f"--cpus-per-trial {a.cpus_per_trial}: the local Ray has {local_cpus} CPUs (--cpus)")
         status = {t.rel: g.trial_status(plan, t) for t in plan.trials}
         pending = [t for t in plan.trials if status[t.rel] != g.DONE]
         counts = {s: sum(v == s for v in status.values()) for s in (g.DONE, g.RESUME, g.NEW)}
-        head = (f"sweep {plan.out}: {len(plan.trials)} trials ({counts[g.DONE]} done, {counts[g.RESUME]} to resume, "
+        head = (f"sweep {plan.out}: {len(plan.trials)} trial{'' if len(plan.trials) == 1 else 's'} ({counts[g.DONE]} done, {counts[g.RESUME]} to resume, "
                 f"{counts[g.NEW]} new)")
         if a.dry_run:
             emit(head)

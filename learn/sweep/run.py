@@ -4,8 +4,10 @@ Each trial is a Tune trial with `cpus_per_trial` CPUs; Tune runs as many at once
 reuses worker processes between trials (the imports are paid once per worker). The trial function calls the
 ordinary `learn.train.train` with the dataset fetched from Ray's object store (put once by the driver), so workers
 never read a dataset path. Trial output goes straight to the trial's run folder in the sweep folder; Tune's own
-bookkeeping (params, result.json of each Tune trial) goes to <sweep>/ray/tune-<time>/; Ray's process logs stay in
-Ray's temp dir (/tmp/ray/session_*/logs), and nothing of Ray's reaches the terminal.
+bookkeeping (params, result.json of each Tune trial) and Ray's driver-side log records (driver.log: Tune's
+tracebacks of failed trials, warnings) go to <sweep>/ray/tune-<time>/; the logs of Ray's processes and workers stay
+in Ray's temp dir (/tmp/ray/session_*/logs). Nothing of Ray's reaches the terminal; each trial's own log lines go
+to train.log in its run folder.
 """
 from __future__ import annotations
 
@@ -74,6 +76,10 @@ def run_trial(config: dict, datasets: dict) -> None:
                  "crash_rate": final.get("crash_rate"), "test_episodes": final.get("episodes"),
                  "time_to_goal_s": final.get("mean_time_to_goal_s"), "run_wall_s": res.wall_s, "steps": res.steps,
                  "resumed": resume})
+
+
+def _n(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _clock(seconds: float) -> str:
@@ -222,8 +228,8 @@ def run_trials(trials: list[Trial], sweep_dir: Path, datasets: dict, *, cpus_per
             raise SweepError(f"--cpus-per-trial {cpus_per_trial}: the Ray cluster has {have:g} CPUs")
         where = f"Ray at {address}" if address else "local Ray"
         if not quiet:
-            emit(f"{len(trials)} trial(s) to run on {where}: {have:g} CPUs, {cpus_per_trial} per trial -> up to "
-                 f"{int(have // cpus_per_trial)} at a time")
+            emit(f"{_n(len(trials), 'trial')} to run on {where}: {have:g} CPUs, {cpus_per_trial} per trial -> up "
+                 f"to {int(have // cpus_per_trial)} at a time")
         tune_dir = (Path(sweep_dir) / "ray" / time.strftime("tune-%Y%m%d-%H%M%S")).resolve()
         refs = {name: ray.put(data) for name, data in datasets.items()}   # by content, once
         trainable = tune.with_resources(tune.with_parameters(run_trial, datasets=refs), {"cpu": cpus_per_trial})
