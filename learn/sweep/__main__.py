@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             emit(head)
             for t in plan.trials:
                 emit(f"  {status[t.rel]:<6} {t.rel}")
-            emit("dry run: nothing started")
+            emit(f"dry run: nothing started; a run would write to {plan.out}/ (trials/, summary.*)")
             return 0
         data = {}
         for name in dict.fromkeys(t.dataset for t in pending):
