@@ -127,8 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         status = {t.rel: g.trial_status(plan, t) for t in plan.trials}
         pending = [t for t in plan.trials if status[t.rel] != g.DONE]
         counts = {s: sum(v == s for v in status.values()) for s in (g.DONE, g.RESUME, g.NEW)}
-        head = (f"sweep {plan.out}: {len(plan.trials)} trial{'' if len(plan.trials) == 1 else 's'} ({counts[g.DONE]} done, {counts[g.RESUME]} to resume, "
-                f"{counts[g.NEW]} new)")
+        n = len(plan.trials)
+        head = (f"sweep {plan.out}: {n} trial{'' if n == 1 else 's'} ({counts[g.DONE]} done, {counts[g.RESUME]} to "
+                f"resume, {counts[g.NEW]} new)")
         if a.dry_run:
             emit(head)
             for t in plan.trials:
