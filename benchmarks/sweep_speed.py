@@ -8,7 +8,7 @@ same small autopilot dataset, recorded first into a temp folder:
   sweep        `learn.sweep` main() in this process: Ray import and start-up, trials on Ray Tune (one per CPU,
                the dataset through Ray's object store), summary, Ray shut down: everything a user waits for
 
-    python benchmarks/sweep_speed.py [--algo td3bc] [--updates 2000] [--cpus 2] [--episodes 10]
+    python benchmarks/sweep_speed.py [--algo td3bc] [--updates 2000] [--cpus 2] [--episodes 10] [--keep]
 Last line: `ratio sweep/sequential = X` (< 1 = the sweep is faster; 0.5 is the ideal on 2 cores).
 The machine's other load moves both numbers: run it twice and compare.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -35,9 +36,20 @@ def main() -> int:
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the sweep's local Ray")
     p.add_argument("--episodes", type=int, default=10, help="autopilot episodes in the dataset")
     p.add_argument("--test-episodes", type=int, default=5)
+    p.add_argument("--keep", action="store_true", help="keep the temp folder (dataset, runs, sweep) at the end")
     a = p.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="sweep_speed_"))
+    try:
+        return measure(a, work)
+    finally:
+        if a.keep:
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def measure(a: argparse.Namespace, work: Path) -> int:
     os.environ["MINARI_DATASETS_PATH"] = str(work / "datasets")
     from teleop.record import RecordConfig, record_autopilot
     record_autopilot(RecordConfig(dataset="bench_expert", episodes=a.episodes, skill="expert", seed=0,
