@@ -1,0 +1,183 @@
+"""learn.sweep on real (in-process, local) Ray with real files: a CI-sized sweep of 2 trials, its run folders, a
+rerun that does nothing, a resumed trial, --summarize against a recomputation, and one-line errors before Ray."""
+import csv
+import json
+import shutil
+
+import numpy as np
+import pytest
+from conftest import autopilot_datasets
+
+from learn import load_policy
+from learn.sweep import build_plan
+from learn.sweep import run as sweep_run
+from learn.sweep.__main__ import main
+from learn.sweep.grid import SweepError, parse_seeds
+from racecar_env import RaceCarEnv
+
+SMALL = ["--datasets", "tiny_sweep", "--algos", "bc", "--seeds", "0-1", "--cpus", "2",
+         "--set", "steps=200", "--set", "eval_every=0", "--set", "eval_episodes=1",
+         "--set", "final_eval_episodes=2", "--set", "hidden=64,64", "--reps", "500"]
+
+
+@pytest.fixture(scope="module")
+def datasets_root(tmp_path_factory):
+    from teleop.record import RecordConfig
+    cfg = RecordConfig(dataset="tiny_sweep", episodes=4, skill="expert", seed=1, progress=False)
+    with autopilot_datasets(tmp_path_factory.mktemp("datasets"), cfg) as root:
+        yield root
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray for the module (started as the sweep starts it): the sweeps then join it instead of paying
+    Ray's start-up twice."""
+    import ray
+    assert sweep_run.connect(None, 2)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def sweep(datasets_root, local_ray, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweeps") / "ci"
+    assert main([*SMALL, "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def trial_dirs(out):
+    return [out / "trials" / "tiny_sweep" / "bc" / f"s{s}" for s in (0, 1)]
+
+
+@pytest.fixture
+def no_ray(monkeypatch):
+    """Fail the test if anything would be scheduled on Ray."""
+    def refuse(*a, **k):
+        raise AssertionError("Ray was started")
+    monkeypatch.setattr(sweep_run, "run_trials", refuse)
+
+
+def test_trials_are_ordinary_run_folders(sweep, capsys):
+    for seed, d in enumerate(trial_dirs(sweep)):
+        for rel in ("config.json", "eval.json", "checkpoints/best.pt", "checkpoints/last.pt", "train.log"):
+            assert (d / rel).is_file(), rel
+        assert any(p.name.startswith("events.out.tfevents") for p in (d / "tb").iterdir())
+        cfg = json.loads((d / "config.json").read_text())
+        assert (cfg["seed"], cfg["steps"], cfg["hidden"], cfg["eval_workers"], cfg["threads"]) == \
+            (seed, 200, [64, 64], "1", 1)
+        assert cfg["out"] == str(d.resolve())
+        final = json.loads((d / "eval.json").read_text())["final"]
+        assert final["episodes"] == 2 and final["seed0"] == 20_000
+        policy = load_policy(d / "checkpoints" / "best.pt")        # usable as any run's checkpoint
+        obs, _ = RaceCarEnv("s_curve").reset(seed=0)
+        assert policy.act(obs).shape == (2,)
+    manifest = json.loads((sweep / "sweep.json").read_text())
+    (grid,) = manifest["grids"]
+    assert grid["datasets"] == ["tiny_sweep"] and grid["seeds"] == [0, 1] and "steps=200" in grid["set"]
+    assert grid["command"].startswith("python -m learn.sweep --datasets tiny_sweep")
+    assert grid["trials"] == ["trials/tiny_sweep/bc/s0", "trials/tiny_sweep/bc/s1"]
+    for name in ("summary.md", "summary.csv", "summary.json", "summary.png"):
+        assert (sweep / name).stat().st_size > 0
+
+
+def test_rerun_does_nothing_new(sweep, no_ray, capsys):
+    mtimes = [(d / "eval.json").stat().st_mtime_ns for d in trial_dirs(sweep)]
+    assert main([*SMALL, "--out", str(sweep)]) == 0
+    out = capsys.readouterr().out
+    assert "2 done, 0 to resume, 0 new" in out and "already done" in out
+    assert out.strip().splitlines()[-1].startswith(f"results in {sweep}/")
+    assert [(d / "eval.json").stat().st_mtime_ns for d in trial_dirs(sweep)] == mtimes
+
+
+def test_summarize_equals_a_recomputation_from_the_trials(sweep, capsys):
+    from rliable import metrics
+    for name in ("summary.md", "summary.csv", "summary.json", "summary.png"):
+        (sweep / name).unlink()
+    assert main(["--summarize", str(sweep), "--reps", "500"]) == 0
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("summary of 2 finished trial(s)")
+    finals = [json.loads((d / "eval.json").read_text())["final"] for d in trial_dirs(sweep)]
+    scores = np.array([f["success_rate"] for f in finals])
+    (row,) = json.loads((sweep / "summary.json").read_text())["groups"]
+    assert (row["dataset"], row["algo"], row["setting"], row["seeds"]) == ("tiny_sweep", "bc", "", 2)
+    assert row["success_per_seed"] == scores.tolist()
+    assert row["success_mean"] == pytest.approx(scores.mean())
+    assert row["success_iqm"] == pytest.approx(metrics.aggregate_iqm(scores[:, None]))
+    for key in ("success_mean", "success_iqm"):
+        lo, hi = row[f"{key}_ci"]
+        assert 0 <= lo <= row[key] <= hi <= 1
+    assert row["crash_rate"] == pytest.approx(np.mean([f["crash_rate"] for f in finals]))
+    ttg = [e["time_to_goal"] for f in finals for e in f["per_episode"] if e["outcome"] == "success"]
+    assert row["time_to_goal_s"] == (pytest.approx(np.mean(ttg)) if ttg else None)
+    walls = [json.loads((d / "eval.json").read_text())["wall_s"] for d in trial_dirs(sweep)]
+    assert row["wall_s"] == pytest.approx(np.mean(walls))
+    (csv_row,) = list(csv.DictReader((sweep / "summary.csv").open()))
+    assert float(csv_row["success_iqm"]) == pytest.approx(row["success_iqm"], rel=1e-5)
+    assert "| tiny_sweep | bc | - | 2 |" in (sweep / "summary.md").read_text()
+    assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_killed_trial_resumes_and_a_new_seed_is_added(sweep, tmp_path, capsys):
+    """A trial without eval.json (killed during its final test) resumes from last.pt; seed 2 is new; the
+    finished trial is not touched."""
+    out = tmp_path / "copy"
+    shutil.copytree(sweep, out)
+    s0, s1 = trial_dirs(out)
+    (s1 / "eval.json").unlink()
+    kept = (s0 / "eval.json").stat().st_mtime_ns
+    args = [*SMALL, "--out", str(out)]
+    args[args.index("0-1")] = "0-2"
+    assert main([*args, "--dry-run"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "3 trials (1 done, 1 to resume, 1 new)" in lines[0]
+    assert [ln.split()[0] for ln in lines[1:4]] == ["done", "resume", "new"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "(resumed)" in text and "[3/3]" in text
+    assert (s0 / "eval.json").stat().st_mtime_ns == kept
+    assert json.loads((s1 / "eval.json").read_text())["steps"] == 200
+    assert "resuming at step 200/200" in (s1 / "train.log").read_text()
+    assert len(json.loads((out / "sweep.json").read_text())["grids"]) == 2     # the new grid is added
+    (row,) = json.loads((out / "summary.json").read_text())["groups"]
+    assert row["seeds"] == 3
+
+
+@pytest.mark.parametrize("bad, says", [
+    (["--set", "alhpa=0.1"], "--set alhpa: no such learn setting (did you mean alpha?)"),
+    (["--set", "alpha=0.1"], "--set alpha: a setting of td3bc, not of bc"),
+    (["--set", "cql.cql_weight=1"], "--set cql.cql_weight: cql is not in --algos bc"),
+    (["--set", "batch_size=0"], "--set: batch_size must be >= 1, got 0"),
+    (["--set", "seed=3"], "--set seed: the sweep sets it per trial; use --seeds"),
+    (["--set", "final_eval_episodes=0"], "final_eval_episodes=0"),
+    (["--seeds", "3-1"], "--seeds"),
+    (["--algos", "bc,ppo"], "--algos: ppo"),
+    (["--cpus", "1", "--cpus-per-trial", "2"], "--cpus-per-trial 2: the local Ray has 1 CPUs"),
+])
+def test_bad_settings_fail_in_one_line_before_ray(bad, says, tmp_path, no_ray, capsys):
+    out = tmp_path / "never"
+    assert main(["--datasets", "tiny_sweep", "--algos", "bc", "--out", str(out), *bad]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("python -m learn.sweep: error:") and says in err
+    assert not out.exists()
+
+
+def test_changed_settings_into_a_used_folder_are_refused(sweep, no_ray, capsys):
+    args = [*SMALL, "--out", str(sweep)]
+    args[args.index("steps=200")] = "steps=300"
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "was run with steps=200 (now 300)" in err
+
+
+def test_grid_folders_settings_and_scoped_keys(tmp_path):
+    plan = build_plan(tmp_path, ["s_expert"], ["bc", "td3bc"], [0, 1],
+                      ["alpha=0.1,0.5", "steps=300", "td3bc.bc_steps=100", "hidden=64,64/32,32"])
+    rels = [t.rel for t in plan.trials]
+    assert rels[:4] == ["trials/s_expert/bc/hidden=64x64/s0", "trials/s_expert/bc/hidden=64x64/s1",
+                        "trials/s_expert/bc/hidden=32x32/s0", "trials/s_expert/bc/hidden=32x32/s1"]
+    assert "trials/s_expert/td3bc/alpha=0.5,hidden=32x32/s1" in rels and len(rels) == 4 + 8
+    td3 = plan.trials[-1].config(tmp_path)
+    assert (td3.algo.bc_steps, td3.algo.steps, td3.algo.alpha, td3.algo.hidden) == (100, 300, 0.5, (32, 32))
+    assert plan.trials[0].config(tmp_path).algo.bc_steps == 0
+    assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+    with pytest.raises(SweepError, match="given twice"):
+        build_plan(tmp_path, ["s_expert"], ["bc"], [0], ["steps=1", "steps=2"])
