@@ -92,7 +92,7 @@ def _print_table(rows, emit) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from racecar_env.datasets import DatasetError
+    from racecar_env.storage import DatasetError
 
     from . import grid as g
     from .summary import BOOTSTRAP_REPS, FILES, SummaryError, summarize
