@@ -9,7 +9,11 @@ Everything lands in one run folder (default runs/quickstart/); the last line say
 """
 from __future__ import annotations
 
-import argparse
+if __name__ == "__main__":   # a Ctrl-C while the program loads ends it quietly; racecar_env.cli.entry takes over
+    import signal
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import json
 import os
 import shlex
@@ -21,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
+OWN = ("td3bc", "videos")   # what quickstart writes into its --out folder (all that --fresh deletes)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,13 @@ class QuickstartConfig:
     videos: int = 3               # evaluation episodes rendered to MP4
     seed: int = 0
     fresh: bool = False
+    quiet: bool = False
+
+
+class StepFailed(Exception):
+    def __init__(self, what: str, code: int):
+        super().__init__(f"step '{what}' failed (exit code {code}); the command is shown above")
+        self.code = code
 
 
 def run(cmd: list[str], what: str) -> None:
@@ -42,7 +54,7 @@ def run(cmd: list[str], what: str) -> None:
     print(f"\n== {what}\n$ {shown}", flush=True)
     result = subprocess.run(cmd, cwd=ROOT)
     if result.returncode != 0:
-        sys.exit(f"quickstart: step '{what}' failed (exit code {result.returncode}); the command is shown above")
+        raise StepFailed(what, result.returncode)
 
 
 def dataset_episodes(name: str) -> int:
@@ -54,30 +66,68 @@ def dataset_episodes(name: str) -> int:
         return 0
 
 
-def main(argv: list[str] | None = None) -> None:
+def _updates(text: str) -> int:
+    import argparse
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
+    return n
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from racecar_env import cli
     d = QuickstartConfig()
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(prog="python quickstart.py", description=__doc__,
+                            formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=d.out, help=f"run folder (default {d.out})")
     ap.add_argument("--dataset", default=d.dataset, help=f"dataset name (default {d.dataset})")
     ap.add_argument("--track", default=d.track, help=f"track name or .json path (default {d.track})")
-    ap.add_argument("--demos", type=int, default=d.demos, help=f"autopilot demos to record (default {d.demos})")
-    ap.add_argument("--bc-steps", type=int, default=d.bc_steps, help="BC pretraining updates (default: learn's, 5000)")
-    ap.add_argument("--steps", type=int, default=d.steps, help="TD3+BC updates (default: learn's, 4000)")
-    ap.add_argument("--eval-episodes", type=int, default=d.eval_episodes,
+    ap.add_argument("--demos", type=cli.count, default=d.demos, help=f"autopilot demos to record (default {d.demos})")
+    ap.add_argument("--bc-steps", type=_updates, default=d.bc_steps,
+                    help="BC pretraining updates (default: learn's, 5000)")
+    ap.add_argument("--steps", type=_updates, default=d.steps, help="TD3+BC updates (default: learn's, 4000)")
+    ap.add_argument("--eval-episodes", type=cli.count, default=d.eval_episodes,
                     help=f"seeded evaluation episodes (default {d.eval_episodes})")
-    ap.add_argument("--videos", type=int, default=d.videos, help=f"episodes rendered to MP4 (default {d.videos})")
-    ap.add_argument("--seed", type=int, default=d.seed, help=f"seed for demos, training and evaluation (default {d.seed})")
+    ap.add_argument("--videos", type=cli.count, default=d.videos,
+                    help=f"episodes rendered to MP4 (default {d.videos})")
+    ap.add_argument("--seed", type=cli.seed, default=d.seed,
+                    help=f"seed for demos, training and evaluation (default {d.seed})")
     ap.add_argument("--fresh", action="store_true", help="delete the dataset and run folder first and start over")
+    ap.add_argument("--quiet", action="store_true", help="no progress output from the steps (their results still)")
     cfg = QuickstartConfig(**{k: v for k, v in vars(ap.parse_args(argv)).items()})
+    try:
+        return _main(cfg)
+    except (ValueError, StepFailed) as e:   # TrackError, DatasetError: a bad --track / --dataset, one line
+        print(f"python quickstart.py: error: {e}", file=sys.stderr)
+        return e.code if isinstance(e, StepFailed) else 2
+
+
+def _main(cfg: QuickstartConfig) -> int:
+    from racecar_env.storage import dataset_id
+    from racecar_env.tracks.source import track_source
+    dataset_id(cfg.dataset)         # a bad name, track or --out fails here, before any step runs
+    track_source(cfg.track)
+    out = cfg.out if cfg.out.is_absolute() else ROOT / cfg.out
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {cfg.out} is a file, expected a folder")
+    quiet = ["--quiet"] if cfg.quiet else []
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     os.environ.setdefault("MPLBACKEND", "Agg")
     py = sys.executable
     t0 = time.perf_counter()
-    out = cfg.out if cfg.out.is_absolute() else ROOT / cfg.out
     train_dir, video_dir = out / "td3bc", out / "videos"
 
     if cfg.fresh:
         from racecar_env.storage import dataset_path
+        others = sorted(p.name for p in out.iterdir() if p.name not in OWN) if out.is_dir() else []
+        if others:   # --fresh --out ~ must never delete a home folder
+            raise ValueError(f"--fresh would delete {out}, which holds more than a quickstart run "
+                             f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); pick another --out")
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(dataset_path(cfg.dataset), ignore_errors=True)
 
@@ -86,7 +136,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"\n== 1/3 demonstrations: reusing dataset '{cfg.dataset}' ({have} episodes; --fresh to re-record)")
     else:
         run([py, "-m", "teleop", "record", "--driver", "autopilot", "--skill", "expert", "--episodes",
-             str(cfg.demos - have), "--dataset", cfg.dataset, "--track", cfg.track, "--seed", str(cfg.seed)],
+             str(cfg.demos - have), "--dataset", cfg.dataset, "--track", cfg.track, "--seed", str(cfg.seed), *quiet],
             f"1/3 demonstrations: {cfg.demos - have} expert autopilot episodes")
 
     result_file = train_dir / "eval.json"
@@ -101,12 +151,12 @@ def main(argv: list[str] | None = None) -> None:
         for flag, value in (("--bc-steps", cfg.bc_steps), ("--steps", cfg.steps)):
             extra += [flag, str(value)] if value is not None else []
         run([py, "-m", "learn", "--dataset", cfg.dataset, "--algo", "td3bc", "--seed", str(cfg.seed),
-             "--final-eval-episodes", str(cfg.eval_episodes), "--out", str(train_dir), *extra],
+             "--final-eval-episodes", str(cfg.eval_episodes), "--out", str(train_dir), *extra, *quiet],
             "2/3 training: BC pretraining, then TD3+BC, with periodic evaluation")
     best = train_dir / "checkpoints" / "best.pt"
 
     run([py, "-m", "replay", "--policy", str(best), "--episodes", str(cfg.videos), "--out", str(video_dir),
-         "--overwrite"], f"3/3 videos: {cfg.videos} evaluation episodes of the best checkpoint")
+         "--overwrite", *quiet], f"3/3 videos: {cfg.videos} evaluation episodes of the best checkpoint")
 
     final = json.loads(result_file.read_text())["final"]
     ttg = final["mean_time_to_goal_s"]
@@ -120,7 +170,9 @@ def main(argv: list[str] | None = None) -> None:
     print(f"  checkpoint:   {best}")
     print(f"  videos:       {video_dir}  (*.mp4, trajectories.png, eval_info.json)")
     print(f"Results are in {out}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    from racecar_env.cli import entry
+    sys.exit(entry(main, "python quickstart.py"))

@@ -14,11 +14,18 @@ algorithm, and giving one to another algorithm is an error.
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # a Ctrl-C while the program loads ends it quietly; racecar_env.cli.entry takes over
+    import signal
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import sys
 import typing
 from dataclasses import MISSING, fields
 from pathlib import Path
+
+from racecar_env import cli
 
 from .config import ALGO_CONFIGS, RUN_CONTROL, AlgoConfig, ConfigError, RunConfig, TrainConfig
 
@@ -47,7 +54,7 @@ def _default_text(value) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     doc = __doc__.split("\n\n")
-    p = argparse.ArgumentParser(prog="python -m learn", description=doc[0], epilog="\n\n".join(doc[1:]),
+    p = cli.ArgumentParser(prog="python -m learn", description=doc[0], epilog="\n\n".join(doc[1:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_fields(p.add_argument_group("run"), RunConfig, set(),
                 lambda f: f"default {_default_text(f.default)}" if f.default != "" else "")
@@ -104,10 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         ttg = f["mean_time_to_goal_s"]
         print(f"best.pt (step {f['step']}): success {f['success_rate']:.0%} on {f['episodes']} test episodes, "
               f"crash {f['crash_rate']:.0%}, time-to-goal {'-' if ttg is None else f'{ttg:.2f} s'}")
-    print(f"done in {res.wall_s / 60:.1f} min: results in {res.out}/ (eval.json, checkpoints/best.pt, "
+    best = "checkpoints/best.pt" if (Path(res.out) / "checkpoints" / "best.pt").is_file() else \
+        "checkpoints/last.pt; no best.pt"
+    print(f"done in {res.wall_s / 60:.1f} min: results in {res.out}/ (eval.json, {best}, "
           f"tb/ -> tensorboard --logdir {res.out}/tb)")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.entry(main, "python -m learn"))

@@ -10,13 +10,23 @@ timeout rates, return, time-to-goal and progress are printed, and written with e
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # a Ctrl-C while the program loads ends it quietly; racecar_env.cli.entry takes over
+    import signal
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import sys
+from pathlib import Path
 
+from racecar_env import cli
 from racecar_env.evaluation import TEST_SEED, evaluate
 from racecar_env.files import write_json
 from racecar_env.progress import Progress
 from racecar_env.tracks import TrackError, load_track
+
+
+MAX_JITTER = (2.0, 3.1416)   # m, rad: more would start the car anywhere, not near the track's start
 
 
 def _jitter(text: str) -> tuple[float, float]:
@@ -24,42 +34,56 @@ def _jitter(text: str) -> tuple[float, float]:
         m, rad = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected METRES,RADIANS (e.g. 0.3,0.3), got {text!r}") from None
-    if not (m >= 0 and rad >= 0):
-        raise argparse.ArgumentTypeError(f"start jitter must be >= 0, got {text!r}")
+    if not (0 <= m <= MAX_JITTER[0] and 0 <= rad <= MAX_JITTER[1]):
+        raise argparse.ArgumentTypeError(f"start jitter must be 0..{MAX_JITTER[0]:g} m and 0..{MAX_JITTER[1]:g} rad, "
+                                         f"got {text!r}")
     return m, rad
 
 
-def _positive(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return n
+def _output(suffix: str):
+    def parse(text: str) -> Path:
+        path = Path(text)
+        if path.suffix.lower() != suffix:
+            raise argparse.ArgumentTypeError(f"expected a {suffix} file name, got {text!r}")
+        if path.is_dir():
+            raise argparse.ArgumentTypeError(f"{text} is a folder; expected a {suffix} file name")
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+                break
+        return path
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     doc = __doc__.split("\n\n")
-    p = argparse.ArgumentParser(prog="python -m learn.evaluate", description=doc[0], epilog="\n\n".join(doc[1:]),
+    p = cli.ArgumentParser(prog="python -m learn.evaluate", description=doc[0], epilog="\n\n".join(doc[1:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a learn checkpoint, e.g. runs/NAME/checkpoints/best.pt")
-    p.add_argument("--episodes", type=_positive, default=50, help="seeded episodes (default 50)")
-    p.add_argument("--seed", type=int, default=TEST_SEED, help="seed of episode 0 (default %(default)s)")
+    p.add_argument("--episodes", type=cli.count, default=50, help="seeded episodes (default 50)")
+    p.add_argument("--seed", type=cli.seed, default=TEST_SEED, help="seed of episode 0 (default %(default)s)")
     p.add_argument("--track", default=None, help="track: a shipped name, a .json path, gen:SEED, random (training "
                    "range) or random:test (unseen generated tracks); default: what the checkpoint was evaluated on")
     p.add_argument("--start-jitter", type=_jitter, default=None, metavar="M,RAD",
                    help="start pose jitter (default: the env's 0.1,0.1)")
-    p.add_argument("--workers", default="auto", help="env processes: auto (one per CPU) or a number (default auto)")
-    p.add_argument("--video", default=None, help="write the first episode as this MP4")
-    p.add_argument("--json", default=None, help="write the results (summary + every episode) to this JSON file")
+    p.add_argument("--workers", type=cli.workers, default="auto",
+                   help="env processes: auto (one per CPU) or a number (default auto)")
+    p.add_argument("--video", type=_output(".mp4"), default=None, help="write the first episode as this .mp4 file")
+    p.add_argument("--json", type=_output(".json"), default=None,
+                   help="write the results (summary + every episode) to this .json file")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
+    from racecar_env.rollout import EnvError
+
     from .checkpoint import CheckpointError, load_policy
     a = build_parser().parse_args(argv)
+    if a.json is not None and a.video is not None and a.json.resolve() == a.video.resolve():
+        print("python -m learn.evaluate: error: --json and --video name the same file", file=sys.stderr)
+        return 2
     try:
         policy = load_policy(a.checkpoint)
         track = a.track or policy.track or "s_curve"
@@ -71,26 +95,34 @@ def main(argv: list[str] | None = None) -> int:
         with Progress(a.episodes, "eval", "ep", quiet=a.quiet) as bar:
             res = evaluate(policy, track, a.episodes, a.seed, env_kwargs=env_kwargs, workers=a.workers,
                            on_episode=lambda i, e: bar.update())
-    except (CheckpointError, TrackError, ValueError) as e:
+    except (CheckpointError, TrackError, EnvError, ValueError) as e:   # ConfigError too: all one line
         print(f"python -m learn.evaluate: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("python -m learn.evaluate: interrupted", file=sys.stderr)
+        return 130
     print(f"{policy.label} {a.checkpoint}: {res.line()}")
     written = []
-    if a.video:
-        from racecar_env.media import write_mp4
-        from racecar_env.render import EpisodeRenderer
-        r = EpisodeRenderer()
-        write_mp4(a.video, r.frames(res.rollouts[0], policy.label, 0), total=r.frame_count(res.rollouts[0]),
-                  quiet=a.quiet)
-        written.append(f"video {a.video}")
-    if a.json:
-        write_json(a.json, {"checkpoint": str(a.checkpoint), "seed0": a.seed,
-                            "track": track if isinstance(track, str) else track.name, **res.to_dict()})
-        written.append(f"results {a.json}")
-    if written:
-        print("wrote " + ", ".join(written))
+    try:
+        if a.json:   # first: cheap, and the numbers matter most
+            write_json(a.json, {"checkpoint": str(a.checkpoint), "seed0": a.seed,
+                                "track": track if isinstance(track, str) else track.name, **res.to_dict()})
+            written.append(f"results {a.json}")
+        if a.video:
+            from racecar_env.media import write_mp4
+            from racecar_env.render import EpisodeRenderer
+            r = EpisodeRenderer()
+            write_mp4(a.video, r.frames(res.rollouts[0], policy.label, 0), total=r.frame_count(res.rollouts[0]),
+                      quiet=a.quiet)
+            written.append(f"video {a.video}")
+    except OSError as e:
+        print(f"python -m learn.evaluate: error: cannot write {e.filename or ''}: {e.strerror or e}", file=sys.stderr)
+        return 2
+    finally:
+        if written:
+            print("wrote " + ", ".join(written))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.entry(main, "python -m learn.evaluate"))

@@ -44,15 +44,39 @@ def _eval_key(summary: dict) -> tuple[float, float]:
     return (summary["success_rate"], summary["mean_return"])
 
 
-def _prepare_out(out: Path, resume: bool) -> Path:
+#: files a run writes into its folder besides checkpoints/ and tb/ (a new run never replaces anyone else's)
+RUN_FILES = ("eval.json", "videos/best.mp4")
+
+
+def _prepare_out(out: Path, resume: bool, cfg: TrainConfig) -> Path:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, expected a run folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
+            break
     last = out / "checkpoints" / "last.pt"
     if resume and not last.is_file():
         raise ConfigError(f"--resume: {last} not found; is {out} a run folder?")
     if not resume and last.exists():
         raise ConfigError(f"{out} already holds a run (checkpoints/last.pt); continue it with --resume or pick "
                           f"another --out")
+    if not resume and out.is_dir():
+        # a folder without last.pt: a run killed before its first save may be started again with the same settings;
+        # anything else in it that a run would overwrite is someone else's
+        taken = [name for name in RUN_FILES if (out / name).exists()]
+        cfg_file = out / "config.json"
+        if cfg_file.exists():
+            try:
+                same = TrainConfig.load(cfg_file).to_dict() == cfg.to_dict()
+            except ConfigError:
+                same = False
+            if not same:
+                taken.insert(0, "config.json")
+        if taken:
+            raise ConfigError(f"--out {out} already holds {', '.join(taken)} (and no checkpoints/last.pt to resume "
+                              f"from): pick a new folder")
     return last
 
 
@@ -73,7 +97,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
 
     run, algo = cfg.run, cfg.algo
     out = Path(run.out)
-    last_path, best_path = _prepare_out(out, resume), out / "checkpoints" / "best.pt"
+    last_path, best_path = _prepare_out(out, resume, cfg), out / "checkpoints" / "best.pt"
+    if run.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("--device cuda: torch finds no CUDA device on this machine; use --device cpu (or auto)")
     torch.set_num_threads(run.threads)
     resumed = ckpt.load_checkpoint(last_path) if resume else None
     if resumed is not None:
@@ -188,6 +214,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
             pool.close()
         raise
     bar.close()
+    if not last_path.exists():   # nothing to train (--steps 0): the state at step 0, so --resume can continue
+        save()
 
     final = None
     try:

@@ -3,10 +3,18 @@
 Importing the package is cheap and never loads pybullet: the env, the renderer and the rest load on first use
 (`racecar_env.RaceCarEnv`, ...), so storage and the learner's data code need no physics.
 """
-from gymnasium.envs.registration import register, registry
+import signal
+import sys
 
-from . import spec
-from .tracks import Centerline, Track, TrackError, load_track, shipped_tracks
+if sys.argv[:1] == ["-m"] and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+    # `python -m racecar_env.X` is loading this package (runpy sets argv[0] to "-m" until the module runs): a Ctrl-C
+    # while it loads ends the program quietly; the CLI's racecar_env.cli.entry restores KeyboardInterrupt
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+from gymnasium.envs.registration import register, registry  # noqa: E402
+
+from . import spec  # noqa: E402
+from .tracks import Centerline, Track, TrackError, load_track, shipped_tracks  # noqa: E402
 
 ENV_ID = "RaceCar-v0"
 if ENV_ID not in registry:

@@ -23,6 +23,7 @@ from . import spec
 from .physics import FLIP_LIMIT, CarSim
 from .render import Hud, TopDown
 from .tracks import Centerline, Goal, Track
+from .tracks.model import line_blocked, wall_boxes
 from .tracks.source import TrackSource, track_source
 
 DEFAULT_MAX_STEPS = spec.DEFAULT_MAX_STEPS
@@ -43,7 +44,7 @@ class RaceCarEnv(gym.Env):
 
     def __init__(self, track: "str | dict | Track | TrackSource" = "s_curve", render_mode: str | None = None, *,
                  reward: RewardConfig | None = None, dense_reward: bool | None = None,
-                 start_jitter: tuple[float, float] = (0.1, 0.1), goal_mode: str = "fixed",
+                 start_jitter: tuple[float, float] = spec.START_JITTER, goal_mode: str = "fixed",
                  max_episode_steps: int = DEFAULT_MAX_STEPS, view: str = "topdown", trail_length: int = 400,
                  render_size: tuple[int, int] | None = None):
         """
@@ -67,6 +68,9 @@ class RaceCarEnv(gym.Env):
         jitter = np.asarray(start_jitter, dtype=np.float64)
         if jitter.shape != (2,) or not np.all(np.isfinite(jitter)) or np.any(jitter < 0):
             raise ValueError(f"start_jitter must be (metres, radians) >= 0, got {start_jitter!r}")
+        if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, (int, np.integer)) \
+                or max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be an integer >= 1, got {max_episode_steps!r}")
         self.track_source = track_source(track)
         self.reward_config = reward or RewardConfig()
         if dense_reward is not None:
@@ -196,6 +200,7 @@ class RaceCarEnv(gym.Env):
         if getattr(self, "_centerline_of", None) != track.track_id:
             self.centerline = Centerline(track.centerline)
             self._centerline_of = track.track_id
+            self._wall_boxes = wall_boxes(track)
         self.goal = track.goal
         self._goal_s = max(self.centerline.project(self.goal.x, self.goal.y), 1e-6)
 
@@ -237,13 +242,15 @@ class RaceCarEnv(gym.Env):
         except (TypeError, ValueError):
             raise ValueError(f"reset option start_jitter must be (metres, radians), got "
                              f"{options['start_jitter']!r}") from None
+        if not (math.isfinite(dpos) and math.isfinite(dyaw) and dpos >= 0 and dyaw >= 0):
+            raise ValueError(f"reset option start_jitter must be (metres, radians) >= 0, got ({dpos}, {dyaw})")
         s = self.track.start
-        for _ in range(100):  # never spawn touching a wall: redraw the jitter
+        for _ in range(100):  # never spawn touching a wall, nor beyond one (outside the corridor): redraw the jitter
             x = s.x + self.np_random.uniform(-dpos, dpos)
             y = s.y + self.np_random.uniform(-dpos, dpos)
             yaw = s.yaw + self.np_random.uniform(-dyaw, dyaw)
             self.sim.place(x, y, yaw)
-            if not self.sim.touches_wall(0.05):
+            if not self.sim.touches_wall(0.05) and not line_blocked(self._wall_boxes, s.x, s.y, x, y):
                 return x, y, yaw
         raise ValueError(f"track {self.track.name}: no start pose within jitter {dpos} m clears the walls")
 

@@ -91,7 +91,9 @@ class Progress:
     def __enter__(self) -> "Progress":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, *exc) -> None:
+        if exc_type is not None:   # the work failed or was interrupted: its error line is the last word, not a count
+            self._plain = False
         self.close()
 
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import threading
 from collections import deque
 from dataclasses import dataclass
 from typing import Callable, Protocol, Sequence, runtime_checkable
@@ -25,6 +27,25 @@ import numpy as np
 from .episode import OBS_KEYS, Episode, EpisodeRecorder
 from .env import RaceCarEnv
 from .tracks import Track
+
+
+class EnvError(ValueError):
+    """The env refused its arguments or a reset (a track it cannot start on, a start jitter that finds no clear
+    pose, a bad reset option), in this process or in a worker: one line, for the CLIs to show as it is."""
+
+
+def make_env(env_kwargs: dict) -> RaceCarEnv:
+    try:
+        return RaceCarEnv(**env_kwargs)
+    except ValueError as e:   # TrackError included
+        raise EnvError(str(e)) from None
+
+
+def reset_env(env: RaceCarEnv, seed: int | None, options: dict | None):
+    try:
+        return env.reset(seed=seed, options=options)
+    except ValueError as e:
+        raise EnvError(str(e)) from None
 
 
 @runtime_checkable
@@ -39,7 +60,7 @@ def run_episode(env: RaceCarEnv, agent, seed: int | None = None, *, options: dic
                 meta: dict | None = None, on_step: Callable[[RaceCarEnv], None] | None = None) -> Episode:
     """One episode from env.reset(seed, options) until the env ends it. `on_step(env)` runs after the reset and
     after every step (e.g. to grab a frame). Episode.meta = agent.provenance() (if any) + seed + `meta`."""
-    obs, info = env.reset(seed=seed, options=options)
+    obs, info = reset_env(env, seed, options)
     if hasattr(agent, "reset"):
         agent.reset(obs, info)
     rec = EpisodeRecorder(obs, info)
@@ -91,7 +112,7 @@ def run_episodes(env_kwargs: dict, agent, seeds: Sequence[int | None], *, option
     n = resolve_workers(workers, len(seeds)) if seeds else 1
     if n == 1:
         own = env is None
-        env = env or RaceCarEnv(**env_kwargs)
+        env = env or make_env(env_kwargs)
         try:
             out = []
             for i, seed in enumerate(seeds):
@@ -125,21 +146,30 @@ class EnvPool:
         ctx = mp.get_context("spawn")   # no fork: the parent may hold torch threads and pybullet clients
         self._conns, self._procs = [], []
         self._tracks: dict[str, Track] = {}
-        for _ in range(workers):
-            parent, child = ctx.Pipe()
-            proc = ctx.Process(target=_worker, args=(child, env_kwargs), daemon=True)
-            proc.start()
-            child.close()
-            self._conns.append(parent)
-            self._procs.append(proc)
+        # Workers ignore Ctrl-C (SIGINT goes to the whole process group): the parent handles it and closes them,
+        # so an interrupted run prints no worker tracebacks. An ignored signal stays ignored across the spawn's exec.
+        main_thread = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        try:
+            for _ in range(workers):
+                parent, child = ctx.Pipe()
+                proc = ctx.Process(target=_worker, args=(child, env_kwargs), daemon=True)
+                proc.start()
+                child.close()
+                self._conns.append(parent)
+                self._procs.append(proc)
+        finally:
+            if main_thread:
+                signal.signal(signal.SIGINT, old)
         for conn in self._conns:   # wait until every env is built, so a bad env argument surfaces here
             try:
                 status, payload = conn.recv()
             except EOFError:
-                status, payload = "error", "an env worker process died while starting"
+                status, payload = "error", (False, "an env worker process died while starting")
             if status == "error":
                 self.close()
-                raise ValueError(payload)
+                bad_input, text = payload
+                raise (EnvError if bad_input else RuntimeError)(text)
 
     @property
     def workers(self) -> int:
@@ -169,7 +199,10 @@ class EnvPool:
                 except EOFError:
                     status, payload = "error", "the process died"
                 if status == "error":
-                    raise RuntimeError(f"env worker {w}: {payload}")
+                    bad_input, text = payload if isinstance(payload, tuple) else (False, payload)
+                    if bad_input:
+                        raise EnvError(text)
+                    raise RuntimeError(f"env worker {w}: {text}")
                 if slot.recorder is None:          # the reset
                     slot.obs, info, track_id, track = payload
                     if track is not None:
@@ -226,10 +259,12 @@ def _actions(slots: list[_Slot]) -> list[np.ndarray]:
 
 def _worker(conn, env_kwargs: dict) -> None:
     """A worker process: build the env, then answer reset/step commands until "close"."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent handles Ctrl-C and closes this worker
     try:
         env = RaceCarEnv(**env_kwargs)
     except Exception as e:  # noqa: BLE001 - reported to the parent as one line
-        conn.send(("error", str(e)))
+        conn.send(("error", (isinstance(e, ValueError), str(e) if isinstance(e, ValueError)
+                             else f"{type(e).__name__}: {e}")))
         return
     conn.send(("ready", None))
     sent: set[str] = set()   # track ids already sent to the parent: a track crosses the pipe once
@@ -247,7 +282,9 @@ def _worker(conn, env_kwargs: dict) -> None:
                 else:
                     conn.send(("ok", env.step(arg)))
             except Exception as e:  # noqa: BLE001
-                conn.send(("error", f"{type(e).__name__}: {e}"))
+                # a refused reset (bad option, no clear start pose) is bad input; anything else is a bug
+                bad_input = cmd == "reset" and isinstance(e, ValueError)
+                conn.send(("error", (bad_input, str(e) if bad_input else f"{type(e).__name__}: {e}")))
     except (EOFError, KeyboardInterrupt):
         pass
     finally:

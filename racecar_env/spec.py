@@ -32,6 +32,11 @@ MAX_WHEEL_SPEED = 50.0            # rad/s at |throttle| = 1 (~2.5 m/s with the 0
 DRIVE = {"driven_wheels": "rear", "wheel_force": 20.0, "steer_force": 50.0}  # N*m, N: motor limits
 CAR_CENTER_OFFSET = 0.16          # m from the URDF base (rear axle) forward to the car centre reported as x, y
 DEFAULT_MAX_STEPS = 1200          # time limit: 60 s at 20 Hz, room for a slow, careful human
+START_JITTER = (0.1, 0.1)         # m, rad: the env's default uniform jitter of the start pose at reset
+# The car's collision footprint around its centre (x, y), car frame: rear, front, half width (m). pybullet's AABBs of
+# racecar.urdf's collision shapes at rest span x -0.219..0.247, y -0.147..0.147; rounded outwards. A track's start
+# is checked against it when the track is loaded (racecar_env.tracks.model), so a bad start never reaches the env.
+CAR_FOOTPRINT = (-0.22, 0.25, 0.15)
 
 # --- sensors ----------------------------------------------------------------------------------------------------
 LIDAR_RAYS = 17

@@ -14,7 +14,17 @@ Built on the shared pieces: episodes are `racecar_env.episode.Episode`s (each wi
     live.py     --live pygame player
 """
 from .errors import ReplayError
-from .grid import Grid
-from .session import Clip, Run, load_demos, policy_runs, read_dataset
+
+# the rest loads on first use: `python -m replay` starts at once, and a Ctrl-C while it loads ends it quietly
+_LAZY = {"Grid": ".grid", "Clip": ".session", "Run": ".session", "load_demos": ".session",
+         "policy_runs": ".session", "read_dataset": ".session"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module 'replay' has no attribute {name!r}")
+
 
 __all__ = ["ReplayError", "Grid", "Clip", "Run", "load_demos", "policy_runs", "read_dataset"]

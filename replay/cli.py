@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from racecar_env import cli
 from racecar_env.evaluation import TEST_SEED
 from racecar_env.media import FPS, write_mp4, write_png
 from racecar_env.progress import Progress
@@ -88,20 +89,8 @@ class ReplayConfig:
     quiet: bool = False
 
 
-def _workers(text: str) -> "int | str":
-    if text == "auto":
-        return text
-    try:
-        n = int(text)
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"expected 'auto' or a number >= 1, got {text!r}")
-    return n
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m replay", formatter_class=argparse.RawDescriptionHelpFormatter,
+    p = cli.ArgumentParser(prog="python -m replay", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Roll out trained policies (or the autopilot) and play back recorded "
                                             "demonstrations as MP4 videos, a trajectory plot, a preview image and "
                                             "eval_info.json.",
@@ -114,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", metavar="NAME", help="dataset name (e.g. s_expert): play back its demos")
     p.add_argument("--episodes", metavar="N|I,J,..",
                    help="rollouts: number of episodes (default 5); dataset: indices 0,3,7 or 2-5 (default 0-4)")
-    p.add_argument("--seed", type=int, default=TEST_SEED,
+    p.add_argument("--seed", type=cli.seed, default=TEST_SEED,
                    help="seed of the first rollout episode (default %(default)s: learn's test seeds)")
     p.add_argument("--track", help="track for rollouts: a name, a .json, gen:SEED, random or random:test "
                                    "(default: the checkpoint's evaluation track, else s_curve)")
@@ -128,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concat", action="store_true", help="one episodes.mp4, every episode one after the other")
     p.add_argument("--live", action="store_true", help="play in a pygame window instead of writing files")
     p.add_argument("--lidar", action="store_true", help="draw the lidar rays in the top-down view")
-    p.add_argument("--workers", type=_workers, default="auto", metavar="auto|N",
+    p.add_argument("--workers", type=cli.workers, default="auto", metavar="auto|N",
                    help="env processes for the rollouts (default auto: one per CPU); same episodes either way")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     return p
@@ -342,11 +331,17 @@ def run(cfg: ReplayConfig) -> int:
 
 
 def main(argv=None) -> int:
+    from racecar_env.rollout import EnvError
     cfg = parse_args(argv)
     try:
         return run(cfg)
-    except ReplayError as e:
+    except (ReplayError, EnvError) as e:
         print(f"replay: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:   # a full disk, a folder it may not write to
+        if isinstance(e, BrokenPipeError):
+            raise
+        print(f"replay: error: cannot write {e.filename or 'the output'}: {e.strerror or e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("replay: interrupted (finished files are kept; the partial video was removed)", file=sys.stderr)

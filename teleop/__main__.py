@@ -6,9 +6,15 @@
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # a Ctrl-C while the program loads ends it quietly; racecar_env.cli.entry takes over
+    import signal
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import argparse
 import sys
 
+from racecar_env import cli
 from racecar_env.storage import DatasetError, datasets_root
 
 SUBCOMMANDS = ("record", "info", "list")
@@ -19,7 +25,7 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--driver", choices=DRIVERS, default="keyboard",
                    help="who drives: keyboard / gamepad open a window; autopilot runs headless (default: keyboard)")
-    p.add_argument("--episodes", type=int, default=None,
+    p.add_argument("--episodes", type=cli.count, default=None,
                    help="episodes to save (default: 10 for the autopilot; keyboard/gamepad record until you quit)")
     from teleop.autopilot import SKILLS
     p.add_argument("--skill", choices=SKILLS, default="expert",
@@ -34,19 +40,19 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
                    help="shipped track name (s_curve, hairpin), a track .json file, gen:SEED (one generated track), "
                         "or random: a new generated track every episode, from the training seed range "
                         "(default: s_curve)")
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--seed", type=cli.seed, default=0,
                    help="base seed; episode i of the dataset uses a seed derived from (seed, i), recorded per "
                         "episode (default: 0)")
-    p.add_argument("--max-episode-steps", type=int, default=None,
+    p.add_argument("--max-episode-steps", type=cli.count, default=None,
                    help="time limit per episode in 20 Hz steps (default: the env's, 1200 = 60 s)")
-    p.add_argument("--workers", default="auto",
+    p.add_argument("--workers", type=cli.workers, default="auto",
                    help="autopilot: env processes, auto = one per CPU (the episodes are the same for any number; "
                         "default: auto)")
     p.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true", help="no progress output")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = cli.ArgumentParser(
         prog="python -m teleop",
         description="Drive the RaceCar (keyboard, gamepad or autopilot) and record demonstrations into local\n"
                     "Minari datasets, or inspect them. `record` is the default subcommand\n"
@@ -82,10 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _record(args) -> int:
+    from racecar_env.storage import dataset_id
+    from racecar_env.tracks.source import track_source
     from teleop.record import RecordConfig, default_dataset_name, record_autopilot
 
+    track_source(args.track)   # a bad --track or --dataset fails here, before a window opens or a dataset is made
     if args.dataset is None:
         args.dataset = default_dataset_name(args.track, args.driver, args.skill)
+    dataset_id(args.dataset)
     if args.driver in ("keyboard", "gamepad"):
         from teleop.window import run_window_session  # pygame window: only imported when a human drives
         return int(run_window_session(args) or 0)
@@ -132,16 +142,15 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "record")  # `record` is the default subcommand
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "record" and args.episodes is not None and args.episodes < 1:
-        parser.error(f"--episodes must be >= 1, got {args.episodes}")
+    from racecar_env.rollout import EnvError
     from racecar_env.tracks import TrackError
 
     try:
         return {"record": _record, "info": _info, "list": _list}[args.command](args)
-    except (DatasetError, TrackError) as e:
+    except (DatasetError, TrackError, EnvError) as e:
         print(f"python -m teleop: error: {e}", file=sys.stderr)
         return 2
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.entry(main, "python -m teleop"))

@@ -18,6 +18,11 @@ Skill levels make data of different quality, like the D4RL families:
 """
 from __future__ import annotations
 
+if __name__ == "__main__":   # a Ctrl-C while the program loads ends it quietly; racecar_env.cli.entry takes over
+    import signal
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 import math
 from dataclasses import dataclass
 
@@ -198,15 +203,14 @@ def evaluate(track: str, skill: str = "expert", episodes: int = 100, *, first_se
     """Run the autopilot for `episodes` episodes. `track` is a track name/path/"gen:SEED" (the same track every
     episode, env seeds 0..N-1, one driver seeded 0) or "gen": episode i on `generate(first_seed + i, difficulty=..)`
     with env seed and driver seed first_seed + i."""
-    from tqdm import tqdm
-
     from racecar_env import RaceCarEnv
+    from racecar_env.progress import track as progress_track
     from racecar_env.rollout import run_episode
     from racecar_env.tracks import generate, track_kind
 
     out = []
     env = driver = None
-    for i in tqdm(range(episodes), unit="ep", desc=skill, disable=not progress, leave=False, dynamic_ncols=True):
+    for i in progress_track(range(episodes), desc=skill, unit="ep", quiet=not progress):
         if track == "gen":
             seed = first_seed + i
             if env is not None:
@@ -267,40 +271,51 @@ def summary(results: list[EpisodeResult]) -> list[str]:
     return lines
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
     """How well the autopilot drives: `python -m teleop.autopilot --track hairpin --episodes 100`, or on a different
     generated track every episode: `python -m teleop.autopilot --track gen --episodes 200 [--first-seed S]`."""
-    import argparse
+    import sys
 
-    from racecar_env.tracks import DIFFICULTIES
+    from racecar_env import cli
+    from racecar_env.rollout import EnvError
+    from racecar_env.tracks import DIFFICULTIES, TrackError
 
-    ap = argparse.ArgumentParser(prog="python -m teleop.autopilot", description=main.__doc__)
+    prog = "python -m teleop.autopilot"
+    ap = cli.ArgumentParser(prog=prog, description=main.__doc__)
     ap.add_argument("--track", default="s_curve",
                     help="track name, .json path or gen:SEED[:DIFFICULTY] (that track every episode, env seeds "
                          "0..N-1); or 'gen': episode i drives generated track first_seed+i (env seed first_seed+i) "
                          "(default s_curve)")
-    ap.add_argument("--first-seed", type=int, default=0,
+    ap.add_argument("--first-seed", type=cli.seed, default=0,
                     help="with --track gen: first generator seed (default 0; training tracks 0..999999, "
                          "test tracks 1000000..1999999)")
     ap.add_argument("--difficulty", choices=list(DIFFICULTIES),
                     help="with --track gen: generator preset (default: the full default ranges)")
     ap.add_argument("--skill", default="expert", choices=SKILLS, help="driving skill (default expert)")
-    ap.add_argument("--episodes", type=int, default=100, help="episodes (default 100)")
-    ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--episodes", type=cli.count, default=100, help="episodes (default 100)")
+    ap.add_argument("--no-progress", "--quiet", dest="no_progress", action="store_true", help="no progress output")
     args = ap.parse_args(argv)
-    if args.episodes < 1:
-        ap.error(f"--episodes must be >= 1, got {args.episodes}")
-    if args.first_seed < 0:
-        ap.error(f"--first-seed must be >= 0, got {args.first_seed}")
-    results = evaluate(args.track, args.skill, args.episodes, first_seed=args.first_seed,
-                       difficulty=args.difficulty, progress=not args.no_progress)
+    if args.track != "gen" and (args.difficulty is not None or args.first_seed):
+        ap.error("--difficulty and --first-seed go with --track gen (a generated track every episode)")
+    try:
+        if args.track != "gen":
+            load_track(args.track)   # a bad --track fails before any episode runs
+        results = evaluate(args.track, args.skill, args.episodes, first_seed=args.first_seed,
+                           difficulty=args.difficulty, progress=not args.no_progress)
+    except (TrackError, EnvError) as e:
+        print(f"{prog}: error: {e}", file=sys.stderr)
+        return 2
     where = (f"generated tracks {args.first_seed}..{args.first_seed + args.episodes - 1}"
              + (f" ({args.difficulty})" if args.difficulty else "")) if args.track == "gen" else results[0].track
     lines = summary(results)
     print(f"autopilot {args.skill} on {where}: {lines[0]}")
     for line in lines[1:]:
         print(line)
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    import sys
+
+    from racecar_env.cli import entry
+    sys.exit(entry(main, "python -m teleop.autopilot"))

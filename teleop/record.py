@@ -73,9 +73,8 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
     Episodes run in parallel but are committed in order: episode k is written (durable) as soon as it and every
     earlier one have finished, so the dataset is the same for any number of workers, and a kill loses only the
     episodes still running or waiting for an earlier one (at most one per worker)."""
-    from racecar_env import RaceCarEnv
     from racecar_env.progress import Progress
-    from racecar_env.rollout import run_episodes
+    from racecar_env.rollout import make_env, reset_env, run_episodes
     from teleop.autopilot import Autopilot
 
     if cfg.episodes < 1:
@@ -83,8 +82,13 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
     env_kwargs = {"track": cfg.track}
     if cfg.max_episode_steps is not None:
         env_kwargs["max_episode_steps"] = cfg.max_episode_steps
-    env = RaceCarEnv(**env_kwargs)  # a bad track fails here, before any dataset is created
+    env = make_env(env_kwargs)  # a bad track fails here, before any dataset is created
     first_track = env.track
+    try:
+        reset_env(env, 0, None)   # ... and so does a start the env cannot place the car at (every episode resets anew)
+    except BaseException:
+        env.close()
+        raise
     successes = added = 0
     interrupted = False
     t0 = time.perf_counter()
@@ -109,13 +113,12 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
             # the autopilot of episode i is seeded with that episode's seed (replayable from it alone) and plans on
             # the episode's own track, which the reset info hands it
             try:
-                run_episodes(env_kwargs, lambda i: Autopilot(first_track, skill=cfg.skill, seed=seeds[i]), seeds,
-                             meta={"seed_base": int(cfg.seed)}, workers=cfg.workers, on_episode=commit,
-                             env=env)
+                with bar:   # closed with its count when the work ends; after a failure the error line is the last
+                    run_episodes(env_kwargs, lambda i: Autopilot(first_track, skill=cfg.skill, seed=seeds[i]),
+                                 seeds, meta={"seed_base": int(cfg.seed)}, workers=cfg.workers, on_episode=commit,
+                                 env=env)
             except KeyboardInterrupt:
                 interrupted = True
-            finally:
-                bar.close()
             total = writer.episodes
     finally:
         env.close()

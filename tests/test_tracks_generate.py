@@ -218,7 +218,7 @@ def test_cli_errors_are_one_line(args, words, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert tracks_cli(args) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error:") and words in err[0]
+    assert len(err) == 1 and err[0].startswith("python -m racecar_env.tracks: error:") and words in err[0]
 
 
 def test_cli_unwritable_out_and_help(tmp_path, capsys):

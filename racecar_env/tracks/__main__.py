@@ -3,23 +3,33 @@
     python -m racecar_env.tracks --seed 5 --out t.json
     python -m racecar_env.tracks --seed 5 --difficulty hard --out t.json
     python -m racecar_env.tracks --gallery 12 --first-seed 0 --out gallery.png
+
+--out is written atomically and never replaces a file this command did not write: an existing --seed output must be
+a generated track's JSON, an existing --gallery output a PNG.
 """
 from __future__ import annotations
+
+if __name__ == "__main__":   # a Ctrl-C while the program loads ends it quietly; racecar_env.cli.entry takes over
+    import signal
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 import argparse
 import math
 import sys
 from pathlib import Path
 
-from .generate import DIFFICULTIES, TEST_SEEDS, TRAIN_SEEDS, GeneratorConfig, generate, track_kind
+from .. import cli
+from .generate import DIFFICULTIES, TEST_SEEDS, TRAIN_SEEDS, GeneratorConfig, generate, make_config, track_kind
 from .model import Track, TrackError
 
 TILE = 360          # px, square drawing area of one gallery tile
 LABEL_H = 40        # px of label text under each tile
+PROG = "python -m racecar_env.tracks"
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse's default prints the whole usage first)
+class _Parser(cli.ArgumentParser):
+    def error(self, message):  # one line, exit 2 (returned by main, so callers in-process get the code)
         raise _UsageError(message)
 
 
@@ -44,7 +54,7 @@ def _pair(kind):
 def build_parser() -> argparse.ArgumentParser:
     d = GeneratorConfig()
     ap = _Parser(
-        prog="python -m racecar_env.tracks",
+        prog=PROG,
         description="Generate walled corridor tracks (racecar_env.tracks.generate): --seed writes one track JSON, "
                     "--gallery writes a PNG of N tracks side by side. A track is a pure function of its seed and "
                     "parameters; the JSON's 'generator' key records both. "
@@ -59,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--out", required=True, type=Path, help="output file (.json for --seed, .png for --gallery)")
     ap.add_argument("--first-seed", type=int, default=0, metavar="S", help="first seed of the gallery (default 0)")
     ap.add_argument("--cols", type=int, default=None, help="gallery columns (default: about square)")
+    ap.add_argument("--quiet", action="store_true", help="no progress output")
     g = ap.add_argument_group("generator parameters (default: GeneratorConfig's ranges)")
     g.add_argument("--difficulty", choices=list(DIFFICULTIES),
                    help="preset turn-angle and width ranges: "
@@ -125,8 +136,43 @@ def gallery_image(tracks: list[Track], cols: int | None = None):
     return sheet
 
 
+def _check_out(out: Path, suffix: str, ours) -> None:
+    """--out: a `suffix` file in a folder (created if missing); an existing file only if `ours(path)` says this
+    command wrote it (never replace a shipped track, a dataset file or a checkpoint)."""
+    if out.suffix.lower() != suffix:
+        raise _UsageError(f"--out {out}: expected a {suffix} file name")
+    if out.is_dir():
+        raise _UsageError(f"cannot write {out}: it is a folder")
+    for parent in out.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise _UsageError(f"cannot write {out}: {parent} is a file, not a folder")
+            break
+    if out.exists() and not ours(out):
+        raise _UsageError(f"--out {out} exists and is not {'a generated track' if suffix == '.json' else 'a PNG'}; "
+                          f"choose another file name (this command only replaces its own output)")
+
+
+def _generated_track_file(path: Path) -> bool:
+    import json
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError, RecursionError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("generator"), dict)
+
+
+def _png_file(path: Path) -> bool:
+    try:
+        with open(path, "rb") as f:
+            return f.read(8) == b"\x89PNG\r\n\x1a\n"
+    except OSError:
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     from ..files import atomic_path, write_json
+    from ..progress import track as progress
 
     ap = build_parser()
     try:
@@ -139,27 +185,35 @@ def main(argv: list[str] | None = None) -> int:
                 raise _UsageError(f"--first-seed must be >= 0, got {args.first_seed}")
             if args.cols is not None and args.cols < 1:
                 raise _UsageError(f"--cols must be >= 1, got {args.cols}")
+            _check_out(args.out, ".png", _png_file)
+            make_config(None, args.difficulty, **overrides)   # bad generator flags fail before any work
+            seeds = range(args.first_seed, args.first_seed + args.gallery)
             tracks = [generate(s, difficulty=args.difficulty, **overrides)
-                      for s in range(args.first_seed, args.first_seed + args.gallery)]
+                      for s in progress(seeds, desc="tracks", unit="track", quiet=args.quiet)]
             img = gallery_image(tracks, args.cols)
             with atomic_path(args.out) as tmp:
                 img.save(tmp, format="PNG")
             print(f"{len(tracks)} tracks (seeds {args.first_seed}..{args.first_seed + len(tracks) - 1})")
         else:
+            if args.cols is not None or args.first_seed:
+                raise _UsageError("--cols and --first-seed go with --gallery")
+            _check_out(args.out, ".json", _generated_track_file)
             track = generate(args.seed, difficulty=args.difficulty, **overrides)
             write_json(args.out, track.to_dict())
             k = track_kind(track)
             print(f"{track.name}: {k['corners']} corners, turns {' '.join(f'{a:+.0f}' for a in k['turns_deg'])} deg, "
                   f"free width {k['free_width']:.2f} m, track_id {track.track_id}")
     except (_UsageError, TrackError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"{PROG}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:
-        print(f"error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
+        if isinstance(e, BrokenPipeError):
+            raise
+        print(f"{PROG}: error: cannot write {args.out}: {e.strerror or e}", file=sys.stderr)
         return 2
     print(f"wrote {args.out}")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(cli.entry(main, PROG))

@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from .model import Track, TrackError, parse_track
+from .model import Track, TrackError, parse_track, seg_dist  # noqa: F401 (seg_dist: public here too)
 
 GENERATOR_VERSION = 1
 TRAIN_SEEDS = range(0, 1_000_000)          # seeds of training tracks
@@ -283,26 +283,6 @@ def _walls(center: np.ndarray, half: float, cfg: GeneratorConfig) -> tuple[np.nd
     segs = [np.concatenate([left[:-1], left[1:]], axis=1), np.concatenate([right[:-1], right[1:]], axis=1),
             np.array([[*left[0], *right[0]], [*left[-1], *right[-1]]])]
     return np.concatenate(segs), spine
-
-
-def seg_dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """Minimum distance between segments [x1, y1, x2, y2]: p (..., 4) against q (..., 4), broadcast
-    (e.g. p[:, None] against q[None] for every pair)."""
-    a1, a2, b1, b2 = p[..., :2], p[..., 2:], q[..., :2], q[..., 2:]
-
-    def pt_seg(x, s1, s2):
-        v = s2 - s1
-        ll = np.maximum((v * v).sum(-1), 1e-18)
-        tt = np.clip(((x - s1) * v).sum(-1) / ll, 0.0, 1.0)
-        e = x - (s1 + tt[..., None] * v)
-        return np.hypot(e[..., 0], e[..., 1])
-
-    def orient(a, b, c):
-        return (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])
-
-    d = np.minimum.reduce([pt_seg(a1, b1, b2), pt_seg(a2, b1, b2), pt_seg(b1, a1, a2), pt_seg(b2, a1, a2)])
-    crossing = (orient(a1, a2, b1) * orient(a1, a2, b2) < 0) & (orient(b1, b2, a1) * orient(b1, b2, a2) < 0)
-    return np.where(crossing, 0.0, d)
 
 
 def _apart(spine: np.ndarray, need: float) -> bool:

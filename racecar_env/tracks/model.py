@@ -1,7 +1,12 @@
 """A track is data: walls, start pose, goal and a centre-line (the JSON format in the README).
 
 `load_track("s_curve")` reads a shipped track from `assets/tracks/`; a path reads a JSON file; a dict is parsed as
-the JSON content itself. Malformed input raises `TrackError` naming the source and the field.
+the JSON content itself. Malformed input raises `TrackError` naming the source and the field, in one line.
+
+Every track is also checked as geometry when it is parsed (`check_geometry`), shipped, user-made or generated alike,
+so a track the env cannot run never gets as far as a dataset: the car's footprint at the start pose (with the env's
+start jitter) clears the wall boxes, the centre-line runs from the start to inside the goal without crossing a wall,
+and start and goal lie within the walls.
 
 A track's identity is its content: `Track.track_id` is a hash of the canonical JSON (`Track.to_dict()`), so datasets
 and checkpoints that store the track itself can refer to it by that id, whatever file it once came from.
@@ -11,12 +16,23 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .. import spec
+
 TRACKS_DIR = Path(__file__).resolve().parent.parent.parent / "assets" / "tracks"
+MAX_FILE_BYTES = 50_000_000  # a track file larger than this is not a track
+MAX_COORD = 10_000.0       # m: every coordinate and length of a track lies within +-this
+MAX_WALLS = 2_000          # wall rows a track may have
+MAX_CENTERLINE = 10_000    # centre-line points a track may have
+MAX_WALL_SIZE = 10.0       # m: wall_thickness and wall_height at most this
+START_ON_LINE = 0.5        # m: the centre-line's first point lies within this of the start
+START_MARGIN = 0.05        # m the car keeps from every wall at a start pose (the env's own check uses the same)
+START_CLEAR_SHARE = 0.15   # of the jittered start poses must clear the walls (the env draws up to 100: 0.85^100 ~ 1e-7)
 
 
 class TrackError(ValueError):
@@ -114,57 +130,281 @@ def shipped_tracks() -> list[str]:
     return sorted(p.stem for p in TRACKS_DIR.glob("*.json"))
 
 
-def _number(src: str, data: dict, key: str, path: str, positive: bool = False) -> float:
+def _short(value, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_))
+
+
+def _finite(v) -> bool:
+    try:
+        return math.isfinite(v)
+    except OverflowError:  # an integer too large for a float
+        return False
+
+
+def _number(src: str, data: dict, key: str, path: str, positive: bool = False, limit: float = MAX_COORD) -> float:
     if key not in data:
         raise TrackError(f"track {src}: missing field '{path}{key}'")
     v = data[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise TrackError(f"track {src}: field '{path}{key}' must be a finite number, got {v!r}")
+    if not _is_number(v) or not _finite(v):
+        raise TrackError(f"track {src}: field '{path}{key}' must be a finite number, got {_short(v)}")
     if positive and v <= 0:
-        raise TrackError(f"track {src}: field '{path}{key}' must be > 0, got {v!r}")
+        raise TrackError(f"track {src}: field '{path}{key}' must be > 0, got {_short(v)}")
+    if abs(v) > limit:
+        raise TrackError(f"track {src}: field '{path}{key}' must be within +-{limit:g}, got {_short(v)}")
     return float(v)
 
 
-def _points(src: str, data: dict, key: str, width: int, min_rows: int) -> np.ndarray:
+def _points(src: str, data: dict, key: str, width: int, min_rows: int, max_rows: int) -> np.ndarray:
+    """A list of rows of `width` finite numbers; a bad row is named by its index."""
     if key not in data:
         raise TrackError(f"track {src}: missing field '{key}'")
-    try:
-        arr = np.asarray(data[key], dtype=np.float64)
-    except (TypeError, ValueError):
-        raise TrackError(f"track {src}: field '{key}' must be a list of [{width} numbers] rows") from None
-    if arr.ndim != 2 or arr.shape[1] != width or len(arr) < min_rows or not np.isfinite(arr).all():
-        raise TrackError(f"track {src}: field '{key}' must be a list of at least {min_rows} rows of "
-                         f"{width} finite numbers, got shape {arr.shape}")
-    return arr
+    rows = data[key]
+    what = f"a list of rows of {width} numbers"
+    if isinstance(rows, np.ndarray):
+        rows = rows.tolist()
+    if not isinstance(rows, (list, tuple)):
+        raise TrackError(f"track {src}: field '{key}' must be {what}, got {_short(rows)}")
+    if not min_rows <= len(rows) <= max_rows:
+        raise TrackError(f"track {src}: field '{key}' must have {min_rows} to {max_rows} rows, got {len(rows)}")
+    for i, row in enumerate(rows):
+        if isinstance(row, np.ndarray):
+            row = row.tolist()
+        if not (isinstance(row, (list, tuple)) and len(row) == width and all(map(_is_number, row))):
+            raise TrackError(f"track {src}: field '{key}' row {i} must be {width} numbers, got {_short(row)}")
+        if not all(map(_finite, row)):
+            raise TrackError(f"track {src}: field '{key}' row {i} must be {width} finite numbers, got {_short(row)}")
+        if any(abs(v) > MAX_COORD for v in row):
+            raise TrackError(f"track {src}: field '{key}' row {i} has a coordinate beyond +-{MAX_COORD:g} m, "
+                             f"got {_short(row)}")
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), width)
 
 
 _CORE_KEYS = ("name", "walls", "wall_thickness", "wall_height", "start", "goal", "centerline")
 
 
 def parse_track(data: dict, source: str = "<dict>") -> Track:
-    """Validate a decoded track JSON object and build a `Track`."""
+    """Validate a decoded track JSON object (fields, then geometry: `check_geometry`) and build a `Track`."""
     src = source
     if not isinstance(data, dict):
-        raise TrackError(f"track {src}: top level must be a JSON object")
-    walls = _points(src, data, "walls", 4, 1)
-    centerline = _points(src, data, "centerline", 2, 2)
-    if np.any(np.hypot(*np.diff(centerline, axis=0).T) == 0):
-        raise TrackError(f"track {src}: field 'centerline' has repeated consecutive points")
+        raise TrackError(f"track {src}: top level must be a JSON object, got {type(data).__name__}")
+    name = data.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name.strip() or len(name) > 200 or not name.isprintable():
+        raise TrackError(f"track {src}: field 'name' must be a printable text of 1 to 200 characters, got "
+                         f"{_short(name)}")
+    walls = _points(src, data, "walls", 4, 1, MAX_WALLS)
+    centerline = _points(src, data, "centerline", 2, 2, MAX_CENTERLINE)
+    repeated = np.flatnonzero(np.hypot(*np.diff(centerline, axis=0).T) == 0)
+    if len(repeated):
+        raise TrackError(f"track {src}: field 'centerline' rows {repeated[0]} and {repeated[0] + 1} are the same "
+                         f"point (repeated consecutive points)")
     for key in ("start", "goal"):
         if not isinstance(data.get(key), dict):
-            raise TrackError(f"track {src}: missing field '{key}' (an object)")
+            raise TrackError(f"track {src}: missing field '{key}' (an object)" if key not in data else
+                             f"track {src}: field '{key}' must be an object, got {_short(data[key])}")
     start = Pose(_number(src, data["start"], "x", "start."), _number(src, data["start"], "y", "start."),
-                 _number(src, data["start"], "yaw", "start."))
+                 _number(src, data["start"], "yaw", "start.", limit=100.0))
     goal = Goal(_number(src, data["goal"], "x", "goal."), _number(src, data["goal"], "y", "goal."),
                 _number(src, data["goal"], "radius", "goal.", positive=True))
-    return Track(
-        name=str(data.get("name", Path(source).stem)),
+    track = Track(
+        name=name,
         walls=walls,
-        wall_thickness=_number(src, data, "wall_thickness", "", positive=True) if "wall_thickness" in data else 0.3,
-        wall_height=_number(src, data, "wall_height", "", positive=True) if "wall_height" in data else 0.5,
+        wall_thickness=_number(src, data, "wall_thickness", "", positive=True, limit=MAX_WALL_SIZE)
+        if "wall_thickness" in data else 0.3,
+        wall_height=_number(src, data, "wall_height", "", positive=True, limit=MAX_WALL_SIZE)
+        if "wall_height" in data else 0.5,
         start=start, goal=goal, centerline=centerline, source=source,
         extra={k: v for k, v in data.items() if k not in _CORE_KEYS},
     )
+    check_geometry(track)
+    return track
+
+
+# --- geometry ---------------------------------------------------------------------------------------------------
+def seg_dist(p: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """Minimum distance between segments [x1, y1, x2, y2]: p (..., 4) against q (..., 4), broadcast
+    (e.g. p[:, None] against q[None] for every pair)."""
+    a1, a2, b1, b2 = p[..., :2], p[..., 2:], q[..., :2], q[..., 2:]
+
+    def pt_seg(x, s1, s2):
+        v = s2 - s1
+        ll = np.maximum((v * v).sum(-1), 1e-18)
+        tt = np.clip(((x - s1) * v).sum(-1) / ll, 0.0, 1.0)
+        e = x - (s1 + tt[..., None] * v)
+        return np.hypot(e[..., 0], e[..., 1])
+
+    def orient(a, b, c):
+        return (b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1]) - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0])
+
+    d = np.minimum.reduce([pt_seg(a1, b1, b2), pt_seg(a2, b1, b2), pt_seg(b1, a1, a2), pt_seg(b2, a1, a2)])
+    crossing = (orient(a1, a2, b1) * orient(a1, a2, b2) < 0) & (orient(b1, b2, a1) * orient(b1, b2, a2) < 0)
+    return np.where(crossing, 0.0, d)
+
+
+def _frames(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit direction and left normal of segments a -> b (a zero-length segment points along +x, as the physics
+    builds its box)."""
+    d = b - a
+    length = np.hypot(d[..., 0], d[..., 1])
+    u = np.where(length[..., None] > 0, d / np.where(length > 0, length, 1.0)[..., None], [1.0, 0.0])
+    return u, np.stack([-u[..., 1], u[..., 0]], axis=-1)
+
+
+def wall_boxes(track: Track) -> np.ndarray:
+    """(W, 4, 2) corners of the wall boxes the physics builds: each wall segment extended by half the thickness at
+    both ends, `wall_thickness` wide."""
+    a, b = track.walls[:, :2], track.walls[:, 2:]
+    u, n = _frames(a, b)
+    h = track.wall_thickness / 2
+    p1, p2 = a - h * u, b + h * u
+    return np.stack([p1 + h * n, p2 + h * n, p2 - h * n, p1 - h * n], axis=1)
+
+
+def _edges(corners: np.ndarray) -> np.ndarray:
+    """(..., 4, 4) edges [x1, y1, x2, y2] of (..., 4, 2) convex quadrilaterals."""
+    return np.concatenate([corners, np.roll(corners, -1, axis=-2)], axis=-1)
+
+
+def _inside(points: np.ndarray, corners: np.ndarray) -> np.ndarray:
+    """Whether points (..., 2) lie inside (or on) convex quadrilaterals (..., 4, 2) with corners in either order."""
+    e = corners[..., [1, 2, 3, 0], :] - corners
+    r = points[..., None, :] - corners
+    cross = e[..., 0] * r[..., 1] - e[..., 1] * r[..., 0]
+    return np.all(cross >= -1e-12, axis=-1) | np.all(cross <= 1e-12, axis=-1)
+
+
+def _segment_box_dist(segs: np.ndarray, boxes: np.ndarray, paired: bool = False) -> np.ndarray:
+    """(N, W) distance from each segment (N, 4) to each box (W, 4, 2); 0 where it touches or enters it. With
+    `paired`, segment k against box k only: (N,)."""
+    if not paired:
+        segs, boxes = segs[:, None], boxes[None]
+    d = seg_dist(segs[..., None, :], _edges(boxes)).min(axis=-1)
+    inside = _inside(segs[..., :2], boxes) | _inside(segs[..., 2:], boxes)
+    return np.where(inside, 0.0, d)
+
+
+def _box_box_dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(P, W) distance between quadrilaterals a (P, 4, 2) and b (W, 4, 2); 0 where they overlap."""
+    d = seg_dist(_edges(a)[:, None, :, None, :], _edges(b)[None, :, None, :, :]).min(axis=(-1, -2))
+    overlap = (_inside(a[:, None, :, :], b[None, :, None, :, :]).any(-1)
+               | _inside(b[None, :, :, :], a[:, None, None, :, :]).any(-1))
+    return np.where(overlap, 0.0, d)
+
+
+def _near_pairs(segs: np.ndarray, boxes: np.ndarray, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+    """Index pairs (segment, box) whose bounding boxes come within `cutoff`: every other pair is farther apart than
+    that, so only these need the exact distance (a track of thousands of points and walls stays fast)."""
+    slo = np.minimum(segs[:, :2], segs[:, 2:]) - cutoff
+    shi = np.maximum(segs[:, :2], segs[:, 2:]) + cutoff
+    blo, bhi = boxes.min(axis=1), boxes.max(axis=1)
+    cand = np.flatnonzero(np.all((blo <= shi.max(axis=0)) & (bhi >= slo.min(axis=0)), axis=-1))  # near the route
+    pairs = [np.zeros(0, int)], [np.zeros(0, int)]
+    for k in range(0, len(segs), 512):   # in chunks: 512 x W booleans at a time
+        hit = np.all((slo[k:k + 512, None] <= bhi[None, cand]) & (shi[k:k + 512, None] >= blo[None, cand]), axis=-1)
+        i, j = np.nonzero(hit)
+        pairs[0].append(i + k)
+        pairs[1].append(cand[j])
+    return np.concatenate(pairs[0]), np.concatenate(pairs[1])
+
+
+def _route_clearance(segs: np.ndarray, boxes: np.ndarray, cutoff: float) -> tuple[float, int, int]:
+    """(distance, segment, box) of the closest segment-box pair within `cutoff` ((inf, -1, -1) if none is)."""
+    i, j = _near_pairs(segs, boxes, cutoff)
+    if not len(i):
+        return math.inf, -1, -1
+    d = np.concatenate([_segment_box_dist(segs[i[k:k + 4096]], boxes[j[k:k + 4096]], paired=True)
+                        for k in range(0, len(i), 4096)])
+    m = int(np.argmin(d))
+    return float(d[m]), int(i[m]), int(j[m])
+
+
+def line_blocked(boxes: np.ndarray, x0: float, y0: float, x1: float, y1: float) -> bool:
+    """Whether the straight line (x0, y0) -> (x1, y1) touches a wall box (`wall_boxes(track)`)."""
+    return bool(np.any(_segment_box_dist(np.array([[x0, y0, x1, y1]], dtype=np.float64), boxes) == 0))
+
+
+def car_footprints(x: np.ndarray, y: np.ndarray, yaw: np.ndarray) -> np.ndarray:
+    """(P, 4, 2) corners of the car's footprint (spec.CAR_FOOTPRINT) at poses (P,)."""
+    rear, front, half = spec.CAR_FOOTPRINT
+    local = np.array([[front, half], [rear, half], [rear, -half], [front, -half]])
+    c, s = np.cos(yaw)[:, None], np.sin(yaw)[:, None]
+    return np.stack([x[:, None] + c * local[:, 0] - s * local[:, 1],
+                     y[:, None] + s * local[:, 0] + c * local[:, 1]], axis=-1)
+
+
+def _xy(x: float, y: float) -> str:
+    return f"({x:g}, {y:g})"
+
+
+def check_geometry(track: Track, start_jitter: tuple[float, float] = spec.START_JITTER) -> None:
+    """Raise TrackError (one line, naming the field) unless the env can run `track`: start and goal within the
+    walls' extent; the car's footprint at the start pose clears the walls by START_MARGIN, and so does at least
+    START_CLEAR_SHARE of the poses the env's start jitter may draw; the centre-line begins at the start, ends
+    inside the goal circle and keeps half the car's width from every wall box all the way (the goal is reachable
+    along it); the start is not already inside the goal."""
+    src, s, g = track.source, track.start, track.goal
+    xmin, ymin, xmax, ymax = track.bounds
+    for key, (x, y) in (("start", (s.x, s.y)), ("goal", (g.x, g.y))):
+        if not (xmin <= x <= xmax and ymin <= y <= ymax):
+            raise TrackError(f"track {src}: field '{key}' {_xy(x, y)} lies outside the walls (they span x "
+                             f"{xmin:g}..{xmax:g}, y {ymin:g}..{ymax:g})")
+    boxes = wall_boxes(track)
+    line = track.centerline
+    d0 = math.hypot(line[0, 0] - s.x, line[0, 1] - s.y)
+    if d0 > START_ON_LINE:
+        raise TrackError(f"track {src}: field 'start' {_xy(s.x, s.y)} is {d0:.2f} m from the centre-line's first "
+                         f"point {_xy(*line[0])}; the centre-line must begin at the start (within {START_ON_LINE:g} m)")
+    d1 = math.hypot(line[-1, 0] - g.x, line[-1, 1] - g.y)
+    if d1 > g.radius:
+        raise TrackError(f"track {src}: field 'goal' {_xy(g.x, g.y)} radius {g.radius:g} does not hold the "
+                         f"centre-line's last point {_xy(*line[-1])} ({d1:.2f} m away); the centre-line must end "
+                         f"inside the goal")
+    dpos, dyaw = start_jitter
+    reach = g.radius + dpos * math.sqrt(2)
+    if math.hypot(g.x - s.x, g.y - s.y) <= reach:
+        raise TrackError(f"track {src}: field 'goal' {_xy(g.x, g.y)} radius {g.radius:g} already holds the start "
+                         f"{_xy(s.x, s.y)} (with the start jitter): there is nothing to drive")
+
+    # the car at the start pose, then at a grid over the jitter the env draws from
+    rear, front, half = spec.CAR_FOOTPRINT
+    # only walls the car could reach from the start matter (keeps this cheap: tracks are checked at every load)
+    reach = math.hypot(max(-rear, front), half) + dpos * math.sqrt(2) + START_MARGIN + 0.01
+    near = np.flatnonzero(_segment_box_dist(np.array([[s.x, s.y, s.x, s.y]]), boxes)[0] < reach)
+    near_boxes = boxes[near]
+    nominal = np.full(len(boxes), np.inf)
+    nominal[near] = _box_box_dist(car_footprints(np.array([s.x]), np.array([s.y]), np.array([s.yaw])),
+                                  near_boxes)[0]
+    if nominal.min() < START_MARGIN:
+        row = int(np.argmin(nominal))
+        how = "overlaps" if nominal[row] == 0 else f"is {nominal[row]:.2f} m from"
+        raise TrackError(f"track {src}: field 'start' {_xy(s.x, s.y)} yaw {s.yaw:g}: the car ({front - rear:.2f} x "
+                         f"{2 * half:.2f} m) {how} wall row {row}; it needs {START_MARGIN:g} m clear")
+    if dpos > 0 or dyaw > 0:
+        ox, oy, oyaw = np.meshgrid(np.linspace(-dpos, dpos, 5), np.linspace(-dpos, dpos, 5),
+                                   np.linspace(-dyaw, dyaw, 3), indexing="ij")
+        dist = _box_box_dist(car_footprints(s.x + ox.ravel(), s.y + oy.ravel(), s.yaw + oyaw.ravel()), near_boxes)
+        clear = dist.min(axis=1, initial=np.inf) >= START_MARGIN
+        if clear.mean() < START_CLEAR_SHARE:
+            row = int(near[np.argmin(dist.min(axis=0))])
+            raise TrackError(f"track {src}: field 'start' {_xy(s.x, s.y)} yaw {s.yaw:g} is too close to wall row "
+                             f"{row}: only {clear.mean():.0%} of the start poses the env's jitter (+-{dpos:g} m, "
+                             f"+-{dyaw:g} rad) draws clear the walls; move the start away from it")
+
+    # the route: start -> centre-line, then the centre-line, clear of every wall box by half the car's width
+    pts = np.concatenate([[[s.x, s.y]], line]) if d0 > 0 else line
+    segs = np.concatenate([pts[:-1], pts[1:]], axis=1)
+    dist, k, row = _route_clearance(segs, boxes, half)
+    if dist < half:
+        i = k - (1 if d0 > 0 else 0)   # centre-line rows i, i + 1 (i = -1: the start's link to row 0)
+        where = "from the start to its first point" if i < 0 else f"between rows {i} and {i + 1}"
+        how = "crosses" if dist == 0 else f"passes {dist:.2f} m from"
+        raise TrackError(f"track {src}: field 'centerline' {where} ({_xy(*segs[k, :2])} to {_xy(*segs[k, 2:])}) "
+                         f"{how} wall row {row}; the car needs {half:g} m on each side, so the goal is not "
+                         f"reachable along it")
 
 
 def _generated(text: str) -> Track:
@@ -192,10 +432,29 @@ def load_track(track: "str | Path | dict | Track" = "s_curve") -> Track:
         if not path.exists():
             raise TrackError(f"unknown track '{text}': shipped tracks are {', '.join(shipped_tracks())}, "
                              f"or pass a path to a track .json file, or gen:SEED for a generated track")
-    if not path.is_file():
+    if not path.exists():
         raise TrackError(f"track file {path} does not exist")
+    if not path.is_file():
+        raise TrackError(f"track {path}: not a file (expected a track .json file)")
     try:
-        data = json.loads(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise TrackError(f"track {path}: {size} bytes is too large for a track file (at most "
+                             f"{MAX_FILE_BYTES // 1_000_000} MB)")
+        raw = path.read_bytes()
+    except OSError as e:
+        raise TrackError(f"track {path}: cannot read it ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise TrackError(f"track {path}: not a text file (a track is JSON text in UTF-8; this looks binary)") from None
+    if not text.strip():
+        raise TrackError(f"track {path}: empty file (expected a track JSON object)")
+    try:
+        data = json.loads(text)
     except json.JSONDecodeError as e:
         raise TrackError(f"track {path}: not valid JSON ({e.msg} at line {e.lineno})") from None
+    except (ValueError, RecursionError) as e:  # e.g. an integer of thousands of digits, nesting too deep
+        raise TrackError(f"track {path}: not a usable JSON file ({type(e).__name__}: "
+                         f"{str(e).splitlines()[0] if str(e) else ''})") from None
     return parse_track(data, str(path))

@@ -1,0 +1,109 @@
+"""What every command line of the project shares, so bad input reads the same everywhere:
+
+- `ArgumentParser`: a usage error is ONE line on stderr, `PROG: error: MESSAGE`, exit code 2 (argparse's default
+  prints the whole usage block first, which buries the message);
+- `entry(main)`: runs a CLI's `main()` as a program: a closed pipe (`python -m teleop info NAME | head -1`) ends it
+  quietly (exit 141, as a process killed by SIGPIPE), Ctrl-C ends it with one line and exit 130, never a traceback.
+  Each entry module sets SIGINT to its default action first thing, so a Ctrl-C while the program is still loading
+  (torch takes seconds) ends it at once without a traceback (the shell reports 130 too); `entry` then restores
+  Python's KeyboardInterrupt, which every CLI turns into its own clean ending;
+- argument types that name what they expect: `count` (an integer >= 1), `seed` (an integer >= 0), `workers`
+  ("auto" or an integer >= 1).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import threading
+from typing import Callable
+
+EXIT_USAGE = 2        # bad input: a one-line message naming the flag or file
+EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (exit 2); `--help` is unchanged."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+def count(text: str) -> int:
+    """argparse type: a whole number >= 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return n
+
+
+def seed(text: str) -> int:
+    """argparse type: a seed, a whole number 0 .. 2**63 - 1."""
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if not 0 <= n < 2 ** 63:
+        raise argparse.ArgumentTypeError(f"expected a seed, a whole number >= 0, got {text!r}")
+    return n
+
+
+def workers(text: str) -> "int | str":
+    """argparse type: 'auto' (one per CPU) or a whole number >= 1."""
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected 'auto' or a whole number >= 1, got {text!r}")
+    return n
+
+
+def _pipe_closed(stream) -> bool:
+    """Whether `stream` is a pipe whose reader has gone (poll reports an error on it)."""
+    try:
+        import select
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
+
+
+def entry(main: Callable[[], "int | None"], prog: str | None = None) -> int:
+    """Run a CLI's main() as a program and return its exit code (`sys.exit(entry(main))`)."""
+    prog = prog or os.path.basename(sys.argv[0] or "python")
+    if signal.getsignal(signal.SIGINT) is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.default_int_handler)   # loaded: Ctrl-C is KeyboardInterrupt again
+    try:
+        code = main()
+        sys.stdout.flush()   # a pipe closed early fails here, inside the handler, not at interpreter exit
+        return int(code or 0)
+    except BrokenPipeError:
+        if not (_pipe_closed(sys.stdout) or _pipe_closed(sys.stderr)):
+            raise   # some other pipe (a worker process's): a real error
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        try:
+            print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+        except (OSError, ValueError):
+            pass
+        return EXIT_INTERRUPTED
