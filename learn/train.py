@@ -212,7 +212,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
                 t_rate, step_rate = now, step
             if step % 50 == 0 or step == cfg.total_steps:
                 bar.update(step - bar.n)
-            if (run.eval_every and step % run.eval_every == 0) or step == cfg.total_steps:
+            if _eval_due(cfg, step):
                 res = periodic_eval()
                 best_txt = f"best {best['success_rate']:.0%}@{best['step']}" if best else "best: after BC phase"
                 phase = "bc" if pretrain or run.algo == "bc" else "rl"
@@ -265,6 +265,16 @@ def _video(path: Path, res: EvalResult) -> None:
     r = EpisodeRenderer()
     ep = res.rollouts[0]
     write_mp4(path, r.frames(ep, "best.pt", 0), total=r.frame_count(ep), desc="video")
+
+
+def _eval_due(cfg: TrainConfig, step: int) -> bool:
+    """Periodic evaluations: every eval_every updates and at the end, but not inside BC pretraining (its checkpoints
+    can never be best.pt, and evaluations are a large share of a short run's wall-clock); one at the end of
+    pretraining tells how good the cloned policy is before the algorithm's own updates start."""
+    bc = cfg.algo.bc_steps if cfg.run.algo != "bc" else 0
+    if step == cfg.total_steps or (bc and step == bc):
+        return True
+    return bool(cfg.run.eval_every) and step % cfg.run.eval_every == 0 and step > bc
 
 
 def _candidate(cfg: TrainConfig, step: int) -> bool:
