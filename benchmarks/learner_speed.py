@@ -121,7 +121,7 @@ def peak_gflops(dtype: torch.dtype, reps: int = 3) -> float:
 def bench(algo: str, cfg: TrainConfig, n: int, rounds: int, peaks: list[float]) -> dict:
     s = Sides(algo, cfg)
     dtype = torch.bfloat16 if cfg.bf16 else torch.float32
-    time_block(s.ours, max(4, n // 5))        # warm-up: allocator, oneDNN primitives, (compile if enabled)
+    time_block(s.ours, max(4, n // 5))        # warm-up: allocator, oneDNN primitives
     time_block(s.reference, max(4, n // 5))
     fl_ours, fl_ref = flops_per_update(s.ours), flops_per_update(s.reference)
     t_ours, t_ref = [], []
@@ -155,8 +155,6 @@ def main(argv=None) -> int:
     p.add_argument("--algos", default="td3bc,cql,iql")
     p.add_argument("--updates", type=float, default=1.0, help="scale the updates per round (default 1 = "
                    + ", ".join(f"{k} {v}" for k, v in UPDATES.items()) + ")")
-    p.add_argument("--compile", choices=("off", "on"), default=None, help="our side's compile setting "
-                   "(default: training's)")
     p.add_argument("--runs", nargs="*", default=[], help="eval.json files of training runs: print wall-clock to "
                    "the first periodic eval with >= 90%% success")
     a = p.parse_args(argv)
@@ -164,8 +162,6 @@ def main(argv=None) -> int:
     base = {"out": "-", "precision": "fp32" if a.fp32 else "auto", "device": "cpu"}
     if a.threads is not None:
         base["threads"] = a.threads
-    if a.compile is not None:
-        base["compile"] = a.compile
     cfgs = {algo: TrainConfig.build(algo=algo, **base) for algo in algos}
     first = next(iter(cfgs.values()))
     torch.set_num_threads(first.run.threads)
