@@ -1,163 +1,47 @@
-"""Updates/s of learn's TD3+BC and CQL against a straightforward CORL-style reference, same data, same run.
+"""Updates/s of learn's TD3+BC, CQL and IQL against CORL's single-file code (benchmarks/corl_reference.py), at equal
+precision, threads, network sizes, batch and data, in the same run.
 
-The reference is what a single-file implementation typically does: two separate critic networks, a numpy replay
-buffer with a numpy -> torch copy of every batch, default (for-loop) Adam, a Python loop for the soft update, and
-for CQL separate critic calls per action set with the actor re-run on repeated observations. Both sides use the
-same network sizes (hidden 256x256), batch 256, feature width and synthetic transitions. Our side runs with the
-precision training uses (auto: bf16 autocast for hidden layers on CPUs with native bf16, else fp32); --fp32 forces
-float32 to show the structural gain alone.
+Both sides run at the precision training uses (precision=auto: bf16 autocast on CPUs with native bf16, else fp32);
+--fp32 runs both in float32. Ours is exactly what `python -m learn` runs per update (learn.train.Updater: sample,
+update, metrics); the reference samples from CORL's ReplayBuffer and calls CORL's `train(batch)`. Rounds alternate
+ours / reference / a large matmul, so machine load hits all three alike; the ratio is reported per round (median and
+range) to show the noise.
 
-    python benchmarks/learner_speed.py [--rounds 3] [--threads 1] [--fp32] [--runs runs/*/eval.json]
-Last line: `ratio td3bc=X cql=Y` (ours / reference updates per second).
+GFLOP/s: the matmul FLOPs of one update of each side (counted from the operand shapes with torch's flop formulas,
+forward and backward, averaged over a TD3+BC actor period) divided by its time per update, next to the practical
+peak of this core at that precision (a 2048^3 matmul, best of each round).
+
+    python benchmarks/learner_speed.py [--rounds 5] [--threads 1] [--fp32] [--algos td3bc,cql,iql]
+                                       [--runs runs/*/eval.json]
+Last line: `ratio td3bc=X cql=Y iql=Z` (ours / reference updates per second, median over rounds).
 """
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import math
+import statistics
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
-from torch import nn
-from torch.nn import functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils.flop_counter import flop_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks import corl_reference as corl  # noqa: E402
 from learn.algos import make_agent  # noqa: E402
 from learn.config import TrainConfig  # noqa: E402
-from learn.data import Transitions  # noqa: E402
+from learn.data import ReplayBuffer  # noqa: E402
 from learn.encoding import FEATURE_DIM, Encoder  # noqa: E402
+from learn.train import Updater  # noqa: E402
 
 N_TRANSITIONS = 12_000  # ~ a 50-episode S-track dataset
+UPDATES = {"td3bc": 100, "cql": 20, "iql": 60}   # per round and side (about a second each on one core)
+PEAK_N = 2048
 
 
-# --- reference (CORL-style) ----------------------------------------------------------------------------------------
-def _mlp(i, o, h):
-    return nn.Sequential(nn.Linear(i, h[0]), nn.ReLU(), nn.Linear(h[0], h[1]), nn.ReLU(), nn.Linear(h[1], o))
-
-
-class RefBuffer:
-    def __init__(self, obs, act, rew, next_obs, done):
-        self.obs, self.act, self.rew, self.next_obs, self.done = obs, act, rew, next_obs, done
-
-    def sample(self, b):
-        i = np.random.randint(0, len(self.obs), size=b)
-        return [torch.tensor(x[i], dtype=torch.float32) for x in
-                (self.obs, self.act, self.rew[:, None], self.next_obs, self.done[:, None])]
-
-
-def _soft(target, source, tau):
-    for tp, sp in zip(target.parameters(), source.parameters()):
-        tp.data.copy_(tau * sp.data + (1 - tau) * tp.data)
-
-
-class RefTD3BC:
-    def __init__(self, c: TrainConfig, d):
-        self.c = c
-        self.actor = _mlp(d, 2, c.hidden)
-        self.q1, self.q2 = _mlp(d + 2, 1, c.hidden), _mlp(d + 2, 1, c.hidden)
-        self.actor_t, self.q1_t, self.q2_t = (copy.deepcopy(m) for m in (self.actor, self.q1, self.q2))
-        self.a_opt = torch.optim.Adam(self.actor.parameters(), lr=c.actor_lr, foreach=False)
-        self.c_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=c.critic_lr, foreach=False)
-        self.it = 0
-
-    def update(self, buf: RefBuffer):
-        c = self.c
-        self.it += 1
-        s, a, r, s2, d = buf.sample(c.batch_size)
-        with torch.no_grad():
-            noise = (torch.randn_like(a) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
-            a2 = (torch.tanh(self.actor_t(s2)) + noise).clamp(-1, 1)
-            sa2 = torch.cat([s2, a2], 1)
-            tq = r + (1 - d) * c.gamma * torch.min(self.q1_t(sa2), self.q2_t(sa2))
-        sa = torch.cat([s, a], 1)
-        loss = F.mse_loss(self.q1(sa), tq) + F.mse_loss(self.q2(sa), tq)
-        self.c_opt.zero_grad()
-        loss.backward()
-        self.c_opt.step()
-        if self.it % c.policy_freq == 0:
-            pi = torch.tanh(self.actor(s))
-            q = self.q1(torch.cat([s, pi], 1))
-            lmbda = c.alpha / q.abs().mean().detach()
-            aloss = -lmbda * q.mean() + F.mse_loss(pi, a)
-            self.a_opt.zero_grad()
-            aloss.backward()
-            self.a_opt.step()
-            for t, m in ((self.actor_t, self.actor), (self.q1_t, self.q1), (self.q2_t, self.q2)):
-                _soft(t, m, c.tau)
-
-
-class RefTanhActor(nn.Module):
-    def __init__(self, d, h):
-        super().__init__()
-        self.net = _mlp(d, 4, h)
-
-    def forward(self, s, repeat=None):
-        if repeat:
-            s = s.unsqueeze(1).repeat(1, repeat, 1).view(-1, s.shape[-1])
-        mean, log_std = self.net(s).chunk(2, -1)
-        std = log_std.clamp(-5, 2).exp()
-        dist = torch.distributions.TransformedDistribution(
-            torch.distributions.Normal(mean, std), torch.distributions.TanhTransform(cache_size=1))
-        a = dist.rsample()
-        return a, dist.log_prob(a).sum(-1)
-
-
-class RefCQL:
-    def __init__(self, c: TrainConfig, d):
-        self.c = c
-        self.actor = RefTanhActor(d, c.hidden)
-        self.q1, self.q2 = _mlp(d + 2, 1, c.hidden), _mlp(d + 2, 1, c.hidden)
-        self.q1_t, self.q2_t = copy.deepcopy(self.q1), copy.deepcopy(self.q2)
-        self.log_alpha = torch.zeros((), requires_grad=True)
-        self.a_opt = torch.optim.Adam(self.actor.parameters(), lr=c.cql_actor_lr, foreach=False)
-        self.c_opt = torch.optim.Adam([*self.q1.parameters(), *self.q2.parameters()], lr=c.critic_lr, foreach=False)
-        self.al_opt = torch.optim.Adam([self.log_alpha], lr=c.temperature_lr, foreach=False)
-
-    def _q(self, q, s, a):  # s (B, d), a (B, n, 2) or (B, 2)
-        if a.dim() == 3:
-            n = a.shape[1]
-            s = s.unsqueeze(1).repeat(1, n, 1).view(-1, s.shape[-1])
-            return q(torch.cat([s, a.reshape(-1, 2)], 1)).view(-1, n)
-        return q(torch.cat([s, a], 1)).squeeze(-1)
-
-    def update(self, buf: RefBuffer):
-        c, n = self.c, self.c.cql_n_actions
-        s, a, r, s2, d = buf.sample(c.batch_size)
-        r, d = r.squeeze(-1), d.squeeze(-1)
-        B = s.shape[0]
-        new_a, logp = self.actor(s)
-        alpha_loss = -(self.log_alpha * (logp + -2.0).detach()).mean()
-        alpha = self.log_alpha.exp()
-        q_new = torch.min(self._q(self.q1, s, new_a), self._q(self.q2, s, new_a))
-        actor_loss = (alpha.detach() * logp - q_new).mean()
-        q1p, q2p = self._q(self.q1, s, a), self._q(self.q2, s, a)
-        with torch.no_grad():
-            a2, _ = self.actor(s2)
-            tq = r + (1 - d) * c.gamma * torch.min(self._q(self.q1_t, s2, a2), self._q(self.q2_t, s2, a2))
-        td = F.mse_loss(q1p, tq) + F.mse_loss(q2p, tq)
-        rand_a = torch.empty(B, n, 2).uniform_(-1, 1)
-        cur_a, cur_lp = self.actor(s, repeat=n)
-        nxt_a, nxt_lp = self.actor(s2, repeat=n)
-        cur_a, cur_lp = cur_a.detach().view(B, n, 2), cur_lp.detach().view(B, n)
-        nxt_a, nxt_lp = nxt_a.detach().view(B, n, 2), nxt_lp.detach().view(B, n)
-        pen = 0
-        for q, qp in ((self.q1, q1p), (self.q2, q2p)):
-            cat = torch.cat([self._q(q, s, rand_a) - math.log(0.5 ** 2), self._q(q, s, cur_a) - cur_lp,
-                             self._q(q, s, nxt_a) - nxt_lp], 1)
-            pen = pen + (torch.logsumexp(cat, 1) - qp).mean()
-        closs = td + c.cql_weight * pen
-        self.al_opt.zero_grad(); alpha_loss.backward(); self.al_opt.step()
-        self.a_opt.zero_grad(); actor_loss.backward(); self.a_opt.step()
-        self.c_opt.zero_grad(); closs.backward(); self.c_opt.step()
-        _soft(self.q1_t, self.q1, c.tau)
-        _soft(self.q2_t, self.q2, c.tau)
-
-
-# --- timing --------------------------------------------------------------------------------------------------------
 def synthetic(seed: int = 0):
     rng = np.random.default_rng(seed)
     f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
@@ -168,67 +52,139 @@ def synthetic(seed: int = 0):
     return obs, act, rew, nxt, done
 
 
-def time_updates(fn, n: int) -> float:
+class Sides:
+    """Ours and the reference, built on the same synthetic data, each with a `step()` of one update."""
+
+    def __init__(self, algo: str, cfg: TrainConfig):
+        arrays = synthetic()
+        torch.manual_seed(0)
+        np.random.seed(0)
+        buffer = ReplayBuffer(*arrays, encoder=Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)))
+        self.updater = Updater(make_agent(cfg.algo, FEATURE_DIM, cfg.device), buffer, cfg,
+                               torch.Generator().manual_seed(0))
+        self.ref = corl.make(algo, cfg.algo, FEATURE_DIM)
+        self.ref_buf = corl.ReplayBuffer(*arrays)
+        self.bf16 = cfg.bf16
+
+    def ours(self) -> None:
+        self.updater(pretrain=False)
+
+    def reference(self) -> None:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+            self.ref.train(self.ref_buf.sample(self.updater.batch_size))
+
+
+_LINEAR_POINTWISE = getattr(getattr(torch.ops, "mkldnn", None), "_linear_pointwise", None)
+
+
+class _FlopCount(TorchDispatchMode):
+    """Matmul FLOPs (mm, addmm, bmm, baddbmm, ...: torch's flop formulas on the operand shapes) of every op run,
+    forward and backward."""
+
+    def __init__(self):
+        super().__init__()
+        self.total = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        formula = flop_registry.get(func._overloadpacket)
+        if formula is not None:
+            self.total += formula(*args, **kwargs, out_val=out)
+        elif func._overloadpacket is _LINEAR_POINTWISE:    # oneDNN linear (+bias, ReLU): x (M, in), w (out, in)
+            self.total += 2 * args[0].shape[0] * args[1].shape[1] * args[1].shape[0]
+        return out
+
+
+def flops_per_update(step, n: int = 2) -> float:
+    with _FlopCount() as fc:
+        for _ in range(n):
+            step()
+    return fc.total / n
+
+
+def time_block(fn, n: int) -> float:
     t = time.perf_counter()
     for _ in range(n):
         fn()
     return time.perf_counter() - t
 
 
-def bench(algo: str, n: int, rounds: int, bf16: bool) -> tuple[float, float]:
-    cfg = TrainConfig(algo=algo, out="-")
-    arrays = synthetic()
-    ours_data = Transitions(*arrays, encoder=Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)))
-    ours = make_agent(cfg, FEATURE_DIM)
-    ref = (RefTD3BC if algo == "td3bc" else RefCQL)(cfg, FEATURE_DIM)
-    buf = RefBuffer(*arrays)
-    gen = torch.Generator().manual_seed(0)
+def peak_gflops(dtype: torch.dtype, reps: int = 3) -> float:
+    a = torch.randn(PEAK_N, PEAK_N).to(dtype)
+    b = torch.randn(PEAK_N, PEAK_N).to(dtype)
+    torch.mm(a, b)
+    best = min(time_block(lambda: torch.mm(a, b), 1) for _ in range(reps))
+    return 2 * PEAK_N ** 3 / best / 1e9
 
-    def ours_step():
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            ours.update(ours_data.sample(cfg.batch_size, gen))
 
-    t_ours = t_ref = 0.0
-    time_updates(ours_step, max(2, n // 10))  # warm-up (allocator, oneDNN kernels)
-    time_updates(lambda: ref.update(buf), max(2, n // 10))
-    for _ in range(rounds):  # interleaved, so load from other processes hits both sides alike
-        t_ours += time_updates(ours_step, n)
-        t_ref += time_updates(lambda: ref.update(buf), n)
-    return rounds * n / t_ours, rounds * n / t_ref
+def bench(algo: str, cfg: TrainConfig, n: int, rounds: int, peaks: list[float]) -> dict:
+    s = Sides(algo, cfg)
+    dtype = torch.bfloat16 if cfg.bf16 else torch.float32
+    time_block(s.ours, max(4, n // 5))        # warm-up: allocator, oneDNN primitives
+    time_block(s.reference, max(4, n // 5))
+    fl_ours, fl_ref = flops_per_update(s.ours), flops_per_update(s.reference)
+    t_ours, t_ref = [], []
+    for r in range(rounds):                  # interleaved, the order flipped every round
+        pair = [(t_ours, s.ours), (t_ref, s.reference)]
+        for times, fn in (pair if r % 2 == 0 else pair[::-1]):
+            times.append(time_block(fn, n) / n)
+        peaks.append(peak_gflops(dtype))
+    ratios = [b / a for a, b in zip(t_ours, t_ref)]
+    return {"ours": 1 / statistics.median(t_ours), "ref": 1 / statistics.median(t_ref),
+            "ratio": statistics.median(ratios), "lo": min(ratios), "hi": max(ratios),
+            "gf_ours": fl_ours / 1e9, "gf_ref": fl_ref / 1e9,
+            "gfs_ours": fl_ours / 1e9 / min(t_ours), "gfs_ref": fl_ref / 1e9 / min(t_ref)}
+
+
+def time_to_90(paths: list[str]) -> None:
+    for path in paths:
+        r = json.loads(Path(path).read_text())
+        f = r.get("first_eval_ge_90pct")
+        print(f"{r['run']} ({r['algo']}): " + (
+            f"first periodic eval >= 90% success at update {f['step']}, {f['wall_s']:.1f} s wall-clock "
+            f"(training + evals so far)" if f else "no periodic eval reached 90% success"))
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--td3bc-updates", type=int, default=300, help="updates per round and side")
-    p.add_argument("--cql-updates", type=int, default=20, help="updates per round and side")
-    p.add_argument("--fp32", action="store_true", help="run our side in float32 (default: what training uses, "
-                   "precision=auto: bf16 autocast on CPUs with native bf16)")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--threads", type=int, default=None, help="torch threads of both sides (default: training's)")
+    p.add_argument("--fp32", action="store_true", help="both sides in float32 (default: the precision training "
+                   "uses, bf16 autocast on CPUs with native bf16)")
+    p.add_argument("--algos", default="td3bc,cql,iql")
+    p.add_argument("--updates", type=float, default=1.0, help="scale the updates per round (default 1 = "
+                   + ", ".join(f"{k} {v}" for k, v in UPDATES.items()) + ")")
     p.add_argument("--runs", nargs="*", default=[], help="eval.json files of training runs: print wall-clock to "
                    "the first periodic eval with >= 90%% success")
     a = p.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    bf16 = TrainConfig(out="-", precision="fp32" if a.fp32 else "auto").bf16
-    torch.manual_seed(0)
-    np.random.seed(0)
-    print(f"threads {a.threads}, batch 256, hidden 256x256, {N_TRANSITIONS} synthetic transitions, "
-          f"{FEATURE_DIM} features, {a.rounds} interleaved rounds, ours in {'bf16' if bf16 else 'fp32'}")
-    ratios = {}
-    for algo, n in (("td3bc", a.td3bc_updates), ("cql", a.cql_updates)):
-        ours, ref = bench(algo, n, a.rounds, bf16)
-        ratios[algo] = ours / ref
-        print(f"{algo:6s} ours {ours:8.1f} upd/s   reference {ref:8.1f} upd/s   x{ours / ref:.2f}")
-    for path in a.runs:
-        r = json.loads(Path(path).read_text())
-        cfg = json.loads((Path(path).parent / "config.json").read_text())
-        # the algorithm's own evals only (BC-pretraining evals of a td3bc/cql run do not count)
-        f = next((h for h in r["history"] if h["success_rate"] >= 0.9
-                  and (cfg["algo"] == "bc" or h["step"] > cfg["bc_steps"])), None)
-        print(f"{r['run']} ({cfg['algo']}): " + (
-            f"first periodic eval >= 90% success at update {f['step']}, {f['wall_s']:.0f} s wall-clock "
-            f"(training + evals so far)" if f else "no periodic eval reached 90% success"))
-    print(f"ratio td3bc={ratios['td3bc']:.2f} cql={ratios['cql']:.2f}")
+    algos = [x for x in a.algos.split(",") if x]
+    base = {"out": "-", "precision": "fp32" if a.fp32 else "auto", "device": "cpu"}
+    if a.threads is not None:
+        base["threads"] = a.threads
+    cfgs = {algo: TrainConfig.build(algo=algo, **base) for algo in algos}
+    first = next(iter(cfgs.values()))
+    torch.set_num_threads(first.run.threads)
+    prec = "bf16 autocast" if first.bf16 else "fp32"
+    print(f"both sides: {prec}, {torch.get_num_threads()} thread(s), batch {first.algo.batch_size}, hidden "
+          f"{'x'.join(map(str, first.algo.hidden))}, {N_TRANSITIONS} synthetic transitions x {FEATURE_DIM} features; "
+          f"{a.rounds} interleaved rounds; torch {torch.__version__}")
+    results, peaks = {}, []
+    for algo, cfg in cfgs.items():
+        n = max(2, round(UPDATES[algo] * a.updates))
+        r = results[algo] = bench(algo, cfg, n, a.rounds, peaks)
+        print(f"{algo:6s} ours {r['ours']:7.1f} upd/s  reference {r['ref']:7.1f} upd/s  x{r['ratio']:.2f} "
+              f"(rounds {r['lo']:.2f}-{r['hi']:.2f})  |  GFLOP/update ours {r['gf_ours']:.3f} ref {r['gf_ref']:.3f}; "
+              f"GFLOP/s ours {r['gfs_ours']:.0f} ref {r['gfs_ref']:.0f}", flush=True)
+    if peaks:
+        peak = max(peaks)
+        print(f"peak ({PEAK_N}^3 {'bf16' if first.bf16 else 'fp32'} matmul, same thread count): best {peak:.0f} "
+              f"GFLOP/s, median {statistics.median(peaks):.0f} over {len(peaks)} rounds")
+        for algo, r in results.items():
+            print(f"  {algo:6s} ours at {r['gfs_ours'] / peak:4.0%} of peak, reference at {r['gfs_ref'] / peak:4.0%} "
+                  f"(best round of each)")
+    time_to_90(a.runs)
+    print("ratio " + " ".join(f"{k}={v['ratio']:.2f}" for k, v in results.items()))
     return 0
 
 

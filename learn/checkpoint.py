@@ -92,6 +92,12 @@ class Policy:
         return a.float().cpu().numpy()
 
     @property
+    def device(self) -> torch.device:
+        """Where the actor runs; the episode runner keeps a policy off the CPU in the main process (one batched call
+        per step) instead of copying it into every env worker."""
+        return self._device
+
+    @property
     def track(self) -> "str | Track | None":
         """Default evaluation track: the one training track, or the generated test range for many."""
         return self.eval_track

@@ -114,8 +114,7 @@ def evaluate(agent, track="s_curve", episodes: int = 50, seed0: int = TEST_SEED,
     seeds = [seed0 + i for i in range(int(episodes))]
     kwargs = {"track": track, **(env_kwargs or {})}
     if pool is not None:
-        agent_for = agent if (callable(agent) and not hasattr(agent, "act")) else (lambda i: agent)
-        eps = pool.run(agent_for, seeds, [None] * len(seeds), on_episode=on_episode)
+        eps = pool.run(agent, seeds, on_episode=on_episode)
     else:
         eps = run_episodes(kwargs, agent, seeds, workers=workers, on_episode=on_episode)
     return EvalResult.of(eps)

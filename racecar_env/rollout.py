@@ -6,17 +6,24 @@ Anything with `act(obs) -> action` drives (a learn Policy, the Autopilot, a keyb
 observations, the env's terminations/truncations, infos, the track it ran on), so a rollout can be saved, evaluated
 or drawn without re-running it.
 
-`run_episodes` runs many seeded episodes, in worker processes when asked: each worker owns one env; the main
-process keeps the agents and, for an agent that acts on batches (`agent.batched = True`, e.g. a learn Policy), makes
-one policy call per step for all running episodes. Episode i always uses seed `seeds[i]` on a freshly reset env, so
-the episodes are the same whatever the number of workers (a test checks it bitwise). Why not gymnasium's vector
-envs: they reset a finished sub-env from its own RNG stream, so "episode i uses seed s0 + i" cannot be kept.
+`run_episodes` runs many seeded episodes, in worker processes when asked. Each worker owns one env and a copy of the
+agent (sent once per call, pickled) and runs WHOLE episodes: one message out and one back per episode, so the cores
+step their envs and their policies independently. (The first version stepped every worker in lockstep from the main
+process, one batched policy call per step: two pipe round trips per step left the main process waiting in read()
+and measured slower than serial on 2 cores.) Agents that cannot be pickled (a lambda factory, a keyboard driver)
+and batched agents on an accelerator (one batched GPU call per step beats a CPU copy per worker) still run that way.
+Episode i always uses seed `seeds[i]` on a freshly reset env, and a learn Policy's actions do not depend on how many
+observations share a call (it pads to a fixed chunk), so the episodes are the same whatever the number of workers and
+either way (a test checks it bitwise). Why not gymnasium's vector envs: they reset a finished sub-env from its own RNG
+stream, so "episode i uses seed s0 + i" cannot be kept.
 """
 from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import pickle
 import signal
+import sys
 import threading
 from collections import deque
 from dataclasses import dataclass
@@ -124,7 +131,7 @@ def run_episodes(env_kwargs: dict, agent, seeds: Sequence[int | None], *, option
             if own:
                 env.close()
     with EnvPool(env_kwargs, n) as pool:
-        return pool.run(make_agent, list(seeds), opts, meta, on_episode)
+        return pool.run(agent, list(seeds), opts, meta, on_episode)
 
 
 @dataclass
@@ -139,8 +146,8 @@ class _Slot:
 
 
 class EnvPool:
-    """Worker processes with one RaceCarEnv each, stepped in lockstep by `run`. Reusable across calls (a training
-    run keeps one for all its evaluations, so process start-up is paid once)."""
+    """Worker processes with one RaceCarEnv each (see the module doc). Reusable across calls: a training run keeps
+    one for all its evaluations, so process start-up is paid once."""
 
     def __init__(self, env_kwargs: dict, workers: int):
         ctx = mp.get_context("spawn")   # no fork: the parent may hold torch threads and pybullet clients
@@ -175,8 +182,63 @@ class EnvPool:
     def workers(self) -> int:
         return len(self._conns)
 
-    def run(self, make_agent, seeds: list, options: list, meta: dict | None = None,
+    def run(self, agent, seeds: list, options: list | None = None, meta: dict | None = None,
             on_episode: Callable[[int, Episode], None] | None = None) -> list[Episode]:
+        """Episodes of `agent` (an Agent, or a factory `i -> Agent`) on seeds[i] / options[i], as run_episodes."""
+        options = list(options) if options is not None else [None] * len(seeds)
+        payload = None if _steer_from_here(agent) else _pickled(agent)
+        if payload is None:
+            make_agent = agent if (callable(agent) and not hasattr(agent, "act")) else (lambda i: agent)
+            return self._run_lockstep(make_agent, seeds, options, meta, on_episode)
+        return self._run_whole(payload, seeds, options, meta, on_episode)
+
+    def _recv(self, w: int):
+        try:
+            status, payload = self._conns[w].recv()
+        except EOFError:
+            status, payload = "error", (False, "the process died")
+        if status == "error":
+            bad_input, text = payload
+            if bad_input:
+                raise EnvError(text)
+            raise RuntimeError(f"env worker {w}: {text}")
+        return payload
+
+    def _run_whole(self, agent_bytes: bytes, seeds: list, options: list, meta: dict | None,
+                   on_episode: Callable[[int, Episode], None] | None) -> list[Episode]:
+        """Every worker runs whole episodes with its own copy of the agent; the next episode goes to whichever
+        worker finishes first."""
+        from multiprocessing.connection import wait
+        todo = deque(range(len(seeds)))
+        results: list[Episode | None] = [None] * len(seeds)
+        busy: dict[int, int] = {}    # worker -> episode index
+        for conn in self._conns:
+            conn.send_bytes(_AGENT_TAG + agent_bytes)
+
+        def start(w: int) -> None:
+            if todo:
+                i = todo.popleft()
+                busy[w] = i
+                self._conns[w].send(("episode", (i, seeds[i], options[i], meta)))
+
+        for w in range(self.workers):
+            start(w)
+        by_conn = {id(c): w for w, c in enumerate(self._conns)}
+        while busy:
+            for conn in wait([self._conns[w] for w in busy]):
+                w = by_conn[id(conn)]
+                i, episode = self._recv(w)
+                del busy[w]
+                results[i] = episode
+                if on_episode is not None:
+                    on_episode(i, episode)
+                start(w)
+        return results  # type: ignore[return-value]
+
+    def _run_lockstep(self, make_agent, seeds: list, options: list, meta: dict | None = None,
+                      on_episode: Callable[[int, Episode], None] | None = None) -> list[Episode]:
+        """The main process keeps the agents and steps every worker's env in lockstep, one (batched) policy call per
+        step: for agents that cannot travel to the workers, or batched policies on an accelerator."""
         todo = deque(range(len(seeds)))
         results: list[Episode | None] = [None] * len(seeds)
         slots: list[_Slot | None] = [None] * self.workers
@@ -194,15 +256,7 @@ class EnvPool:
             for w, slot in enumerate(slots):       # every busy worker has exactly one answer pending
                 if slot is None:
                     continue
-                try:
-                    status, payload = self._conns[w].recv()
-                except EOFError:
-                    status, payload = "error", "the process died"
-                if status == "error":
-                    bad_input, text = payload if isinstance(payload, tuple) else (False, payload)
-                    if bad_input:
-                        raise EnvError(text)
-                    raise RuntimeError(f"env worker {w}: {text}")
+                payload = self._recv(w)
                 if slot.recorder is None:          # the reset
                     slot.obs, info, track_id, track = payload
                     if track is not None:
@@ -246,6 +300,24 @@ class EnvPool:
         self.close()
 
 
+_AGENT_TAG = b"AGENT:"
+
+
+def _steer_from_here(agent) -> bool:
+    """A batched policy on an accelerator keeps its one batched call per step in the main process."""
+    device = getattr(agent, "device", None)
+    return bool(getattr(agent, "batched", False)) and device is not None and str(device) != "cpu"
+
+
+def _pickled(agent) -> bytes | None:
+    """The agent (or agent factory) as bytes for the workers, or None if it cannot be pickled (a lambda, a live
+    window): such agents run in the main process (lockstep)."""
+    try:
+        return pickle.dumps(agent, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+
+
 def _actions(slots: list[_Slot]) -> list[np.ndarray]:
     """One batched call when every running episode shares one batched agent, else one call per agent."""
     if not slots:
@@ -258,7 +330,8 @@ def _actions(slots: list[_Slot]) -> list[np.ndarray]:
 
 
 def _worker(conn, env_kwargs: dict) -> None:
-    """A worker process: build the env, then answer reset/step commands until "close"."""
+    """A worker process: build the env, then run whole episodes ("episode", after an agent arrived) or answer
+    reset/step commands (lockstep) until "close"."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent handles Ctrl-C and closes this worker
     try:
         env = RaceCarEnv(**env_kwargs)
@@ -267,15 +340,31 @@ def _worker(conn, env_kwargs: dict) -> None:
                              else f"{type(e).__name__}: {e}")))
         return
     conn.send(("ready", None))
-    sent: set[str] = set()   # track ids already sent to the parent: a track crosses the pipe once
+    sent: set[str] = set()   # track ids already sent to the parent (lockstep): a track crosses the pipe once
+    agent, agent_error = None, None
     try:
         while True:
-            cmd, arg = conn.recv()
+            raw = conn.recv_bytes()
+            if raw.startswith(_AGENT_TAG):
+                try:
+                    agent, agent_error = pickle.loads(raw[len(_AGENT_TAG):]), None
+                except Exception as e:  # noqa: BLE001 - reported with the first episode
+                    agent, agent_error = None, f"cannot load the agent here ({type(e).__name__}: {e})"
+                if "torch" in sys.modules:        # one intra-op thread per worker: the workers fill the cores
+                    sys.modules["torch"].set_num_threads(1)
+                continue
+            cmd, arg = pickle.loads(raw)
             if cmd == "close":
                 break
             try:
-                if cmd == "reset":
-                    obs, info = env.reset(seed=arg[0], options=arg[1])
+                if cmd == "episode":
+                    if agent_error:
+                        raise RuntimeError(agent_error)
+                    i, seed, options, meta = arg
+                    driver = agent(i) if (callable(agent) and not hasattr(agent, "act")) else agent
+                    conn.send(("ok", (i, run_episode(env, driver, seed, options=options, meta=meta))))
+                elif cmd == "reset":
+                    obs, info = reset_env(env, arg[0], arg[1])
                     tid = env.track.track_id
                     conn.send(("ok", (obs, info, tid, None if tid in sent else env.track)))
                     sent.add(tid)
@@ -283,7 +372,7 @@ def _worker(conn, env_kwargs: dict) -> None:
                     conn.send(("ok", env.step(arg)))
             except Exception as e:  # noqa: BLE001
                 # a refused reset (bad option, no clear start pose) is bad input; anything else is a bug
-                bad_input = cmd == "reset" and isinstance(e, ValueError)
+                bad_input = isinstance(e, EnvError)
                 conn.send(("error", (bad_input, str(e) if bad_input else f"{type(e).__name__}: {e}")))
     except (EOFError, KeyboardInterrupt):
         pass

@@ -177,6 +177,20 @@ class Autopilot:
         return np.clip(np.array([steer, throttle], dtype=np.float32), -1.0, 1.0)
 
 
+class AutopilotFactory:
+    """Episode i's autopilot, `Autopilot(tracks[i], skill, seed=seeds[i])`, as a picklable object: episode runners
+    copy it into their worker processes (a lambda could not travel). `tracks` is one track for all episodes or one
+    per episode."""
+
+    def __init__(self, tracks, skill: str, seeds):
+        self.tracks, self.skill, self.seeds = tracks, skill, list(seeds)
+
+    def __call__(self, i: int) -> Autopilot:
+        track = self.tracks[i] if isinstance(self.tracks, (list, tuple)) else self.tracks
+        seed = self.seeds[i]
+        return Autopilot(track, skill=self.skill, seed=0 if seed is None else int(seed))
+
+
 @dataclass
 class EpisodeResult:
     seed: int                # env seed (and, with --track gen, the track's generator seed)

@@ -75,7 +75,7 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
     episodes still running or waiting for an earlier one (at most one per worker)."""
     from racecar_env.progress import Progress
     from racecar_env.rollout import make_env, reset_env, run_episodes
-    from teleop.autopilot import Autopilot
+    from teleop.autopilot import AutopilotFactory
 
     if cfg.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {cfg.episodes}")
@@ -114,9 +114,8 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
             # the episode's own track, which the reset info hands it
             try:
                 with bar:   # closed with its count when the work ends; after a failure the error line is the last
-                    run_episodes(env_kwargs, lambda i: Autopilot(first_track, skill=cfg.skill, seed=seeds[i]),
-                                 seeds, meta={"seed_base": int(cfg.seed)}, workers=cfg.workers, on_episode=commit,
-                                 env=env)
+                    run_episodes(env_kwargs, AutopilotFactory(first_track, cfg.skill, seeds), seeds,
+                                 meta={"seed_base": int(cfg.seed)}, workers=cfg.workers, on_episode=commit, env=env)
             except KeyboardInterrupt:
                 interrupted = True
             total = writer.episodes
