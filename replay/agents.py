@@ -78,10 +78,10 @@ class AgentSpec:
         """What `run_episodes` takes: the policy itself, or a factory building episode i's autopilot."""
         if self.policy is not None:
             return self.policy
-        from teleop.autopilot import Autopilot
+        from teleop.autopilot import make_driver
         tracks = episode_tracks(env_kwargs, seeds, options)
         skill = self.skill
-        return lambda i: Autopilot(tracks[i], skill=skill, seed=0 if seeds[i] is None else int(seeds[i]))
+        return lambda i: make_driver(tracks[i], skill, 0 if seeds[i] is None else int(seeds[i]))
 
     def note(self, tracks: Sequence[Track]) -> str | None:
         """The policy's own note when it runs on tracks it was not trained on (it runs anyway)."""

@@ -76,7 +76,7 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
     from racecar_env import RaceCarEnv
     from racecar_env.progress import Progress
     from racecar_env.rollout import run_episodes
-    from teleop.autopilot import Autopilot
+    from teleop.autopilot import make_driver
 
     if cfg.episodes < 1:
         raise ValueError(f"--episodes must be >= 1, got {cfg.episodes}")
@@ -109,7 +109,7 @@ def record_autopilot(cfg: RecordConfig) -> RecordResult:
             # the autopilot of episode i is seeded with that episode's seed (replayable from it alone) and plans on
             # the episode's own track, which the reset info hands it
             try:
-                run_episodes(env_kwargs, lambda i: Autopilot(first_track, skill=cfg.skill, seed=seeds[i]), seeds,
+                run_episodes(env_kwargs, lambda i: make_driver(first_track, cfg.skill, seeds[i]), seeds,
                              meta={"seed_base": int(cfg.seed)}, workers=cfg.workers, on_episode=commit,
                              env=env)
             except KeyboardInterrupt:
