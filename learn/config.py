@@ -49,6 +49,9 @@ class AlgoConfig:
     critic_lr: float = opt(3e-4, "critic / value learning rate", lo=0, lo_open=True)
     gamma: float = opt(0.99, "discount", lo=0, hi=1)
     tau: float = opt(0.005, "target network soft-update rate", lo=0, hi=1, lo_open=True)
+    reward_scale: float = opt(1.0, "rewards are multiplied by this in the critics' targets: CQL's penalty weight and "
+                                   "entropy temperature and IQL's beta act in the units of Q (TD3+BC normalises its "
+                                   "Q term, BC has no critic)", lo=0, lo_open=True)
 
     @property
     def total_steps(self) -> int:
@@ -87,8 +90,15 @@ class CQLConfig(AlgoConfig):
     steps: int = opt(8_000, "CQL updates after the BC pretraining phase", lo=0)
     bc_steps: int = opt(1_000, "BC pretraining updates of the actor (likelihood of the data actions)", lo=0)
     actor_lr: float = opt(1e-4, "actor learning rate", lo=0, lo_open=True)
-    cql_weight: float = opt(5.0, "conservative penalty weight", lo=0)
-    cql_n_actions: int = opt(10, "sampled actions per state for the logsumexp", lo=1)
+    cql_weight: float = opt(5.0, "conservative penalty weight (with --cql-target-gap: its initial value)",
+                            lo=0, lo_open=True)
+    cql_target_gap: float = opt(0.0, "Lagrange variant: tune the penalty weight to hold the conservative gap "
+                                     "(soft max of Q over actions - Q at the data's action) at this; 0 = fixed "
+                                     "weight", lo=0)
+    cql_weight_lr: float = opt(3e-4, "learning rate of the Lagrange penalty weight", lo=0)
+    cql_temperature: float = opt(1.0, "temperature of the soft maximum over sampled actions", lo=0, lo_open=True)
+    cql_n_actions: int = opt(10, "sampled actions per state and proposal (uniform, policy at s, policy at s') for "
+                                 "the soft maximum", lo=1)
     temperature_lr: float = opt(1e-4, "entropy temperature learning rate", lo=0)
     init_temperature: float = opt(1.0, "initial entropy temperature", lo=0, lo_open=True)
 
