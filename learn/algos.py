@@ -204,14 +204,15 @@ class CQL:
         log_density = torch.cat([torch.full((B, n), self.log_uniform_density, device=b.obs.device),
                                  cur_logp.detach(), next_logp.detach()], dim=1)   # the three proposals
         gap = cql_penalty(q_all[:, :, 1:], log_density, q_data, c.cql_temperature)   # (2,)
-        lagrange = c.cql_target_gap > 0
+        lagrange = c.cql_lagrange
         weight = self.log_cql_weight.exp().detach() if lagrange else torch.tensor(c.cql_weight)
-        critic_loss = td_loss + (weight * (gap - (c.cql_target_gap if lagrange else 0.0))).sum()
+        critic_loss = td_loss + weight * gap.sum()
 
         actor_step(self.actor_opt, actor_loss)
-        self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self.alpha_opt.step()
+        if not pretrain:   # a clone of the data has the data's entropy: tuning alpha to the target then only
+            self.alpha_opt.zero_grad(set_to_none=True)   # drives it toward 0 for the RL phase to start from
+            alpha_loss.backward()
+            self.alpha_opt.step()
         if lagrange:
             self.cql_weight_opt.zero_grad(set_to_none=True)
             lagrange_loss(self.log_cql_weight, gap, c.cql_target_gap).backward()

@@ -246,7 +246,7 @@ def test_lagrange_weight_grows_above_the_target_gap_and_shrinks_below():
 
 def test_cql_lagrange_update_moves_the_weight_and_its_state_round_trips():
     torch.manual_seed(0)
-    cfg = ALGO_CONFIGS["cql"](hidden=(16, 16), cql_target_gap=100.0, cql_n_actions=2)   # gap far below target
+    cfg = ALGO_CONFIGS["cql"](hidden=(16, 16), cql_lagrange=True, cql_target_gap=100.0, cql_n_actions=2)   # far below
     agent = CQL(cfg, FEATURE_DIM)
     b = Batch(torch.randn(8, FEATURE_DIM), torch.rand(8, 2) * 2 - 1, torch.randn(8), torch.randn(8, FEATURE_DIM),
               torch.zeros(8))
