@@ -150,8 +150,8 @@ class KeyboardPilot:
             pedal = -1
         elif prev.pedal > 0 and self._held_for["pedal"] < self.min_hold:
             pedal = 1
-        elif prev.pedal > 0 and throttle_now < want_throttle:
-            pedal = 1
+        elif prev.pedal > 0 and throttle_now <= want_throttle + 1e-6:
+            pedal = 1                                             # keep holding: not there yet, or at the cap
         elif want_throttle - throttle_now > c.throttle_on or (gentle and throttle_now <= self.ramps.gentle_throttle):
             pedal = 1
         else:
