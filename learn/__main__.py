@@ -44,6 +44,10 @@ def _add_fields(group, cls, skip: set[str], defaults_note) -> None:
         argtype = {int: int, float: float}.get(kind, str)
         metavar = None if meta.get("choices") else {int: "N", float: "X", str: "TEXT"}.get(kind, "N,N")
         note = defaults_note(f)
+        if kind is bool:   # --flag / --no-flag
+            group.add_argument(_flag(f.name), dest=f.name, action=argparse.BooleanOptionalAction, default=None,
+                               help=meta.get("help", "") + (f" ({note})" if note else ""))
+            continue
         group.add_argument(_flag(f.name), dest=f.name, type=argtype, default=None, metavar=metavar,
                            choices=meta.get("choices"), help=meta.get("help", "") + (f" ({note})" if note else ""))
 

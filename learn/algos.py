@@ -90,7 +90,7 @@ class TD3BC:
             noise = (torch.randn_like(b.action) * c.policy_noise).clamp(-c.noise_clip, c.noise_clip)
             next_a = (self.actor_target(b.next_obs) + noise).clamp(-1.0, 1.0)
             target_q = self.critic_target(b.next_obs, next_a).min(0).values
-            target = b.reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
+            target = c.reward_scale * b.reward + c.gamma * (1.0 - b.done) * target_q   # none past a termination
         q = self.critic(b.obs, b.action)                                # (N, B): all critics in one pass
         critic_loss = (q - target).pow(2).mean(1).sum()
         self.critic_opt.zero_grad(set_to_none=True)
@@ -127,7 +127,36 @@ class TD3BC:
         self.it = int(d["it"])
 
 
+def cql_penalty(q_sampled: torch.Tensor, log_density: torch.Tensor, q_data: torch.Tensor,
+                temperature: float = 1.0) -> torch.Tensor:
+    """CQL(H)'s conservative gap per critic: the soft maximum of Q over actions minus Q at the data's action,
+
+        gap = mean over states of [ T * log mean_i exp((Q(s, a_i) - log mu(a_i|s)) / T) - Q(s, a_data) ],
+
+    an importance-sampled estimate of T * log integral exp(Q(s, a) / T) da from actions a_i drawn from proposals mu
+    (uniform and policy samples, their log densities given). Minimising it pushes Q down where the sampled actions
+    are and up at the data's action. Shapes: q_sampled and log_density (n_critics, B, K) (log_density may broadcast),
+    q_data (n_critics, B); returns (n_critics,). The log K of the mean makes a Q flat over the action box give a gap
+    of T * log(volume) (log 4 for [-1, 1]^2), whatever K is: the gap a Lagrange target is set against."""
+    k = q_sampled.shape[-1]
+    lse = temperature * (torch.logsumexp((q_sampled - log_density) / temperature, dim=-1) - math.log(k))
+    return (lse - q_data).mean(-1)
+
+
+def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float) -> torch.Tensor:
+    """Loss of the conservative weight w = exp(log_weight) of CQL's Lagrange variant: -w * (gap - target).
+    Gradient descent on it raises w while the (detached) gap is above the target and lowers it below, so the
+    penalty is as strong as it has to be to hold the gap at the target, whatever the scale of Q."""
+    return -(log_weight.exp() * (gap.detach() - target_gap)).mean()
+
+
 class CQL:
+    """CQL (Kumar et al. 2020), SAC-based as CORL's cql.py: twin critics learn r + gamma * min Q'(s', a' ~ pi) plus the
+    conservative gap (cql_penalty) over uniform, current-policy and next-policy actions; the tanh-Gaussian actor
+    maximises min Q - alpha * log pi with auto-tuned temperature alpha. With cql_target_gap > 0 the penalty's weight
+    is a Lagrange multiplier tuned to hold the gap at that target (the paper's CQL-Lagrange). The BC warm-up is the
+    authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics already learn."""
+
     def __init__(self, cfg: CQLConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
         self.actor = GaussianActor(obs_dim, ACT_DIM, cfg.hidden).to(device)
@@ -136,9 +165,11 @@ class CQL:
         for p in self.critic_target.parameters():
             p.requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=device, requires_grad=True)
+        self.log_cql_weight = torch.tensor(math.log(cfg.cql_weight), device=device, requires_grad=True)
         self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
         self.alpha_opt = _adam([self.log_alpha], cfg.temperature_lr)
+        self.cql_weight_opt = _adam([self.log_cql_weight], cfg.cql_weight_lr)
         self.target_entropy = -float(ACT_DIM)
         self.log_uniform_density = ACT_DIM * math.log(0.5)   # uniform on [-1, 1]^A
 
@@ -151,16 +182,17 @@ class CQL:
         pi, pi_logp = cur_a[:, 0], cur_logp[:, 0]
         alpha = self.log_alpha.exp().detach()
 
-        if pretrain:  # behaviour cloning: log-likelihood of the data action under the squashed Gaussian
-            actor_loss = -self._log_prob(b.obs, b.action).mean()
+        if pretrain:  # the authors' BC warm-up: maximum likelihood of the data action, entropy-regularised
+            actor_loss = (alpha * pi_logp - self.actor.log_prob(b.obs, b.action)).mean()
         else:
             q_pi = self.critic(b.obs, pi).min(0).values
             actor_loss = (alpha * pi_logp - q_pi).mean()
         alpha_loss = -(self.log_alpha * (pi_logp.detach() + self.target_entropy)).mean()
 
+        reward = c.reward_scale * b.reward
         with torch.no_grad():
             target_q = self.critic_target(b.next_obs, next_a[:, 0]).min(0).values
-            target = b.reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
+            target = reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
         # one critic pass over [data action | n random | n current-policy | n next-policy] actions per state
         rand_a = torch.rand(B, n, ACT_DIM, device=b.obs.device) * 2 - 1
         all_a = torch.cat([b.action.unsqueeze(1), rand_a, cur_a.detach(), next_a.detach()], dim=1)
@@ -169,42 +201,48 @@ class CQL:
         q_all = self.critic(obs_rep, all_a.reshape(B * k, ACT_DIM)).view(2, B, k)
         q_data = q_all[:, :, 0]
         td_loss = (q_data - target).pow(2).mean(1).sum()
-        log_density = torch.cat([torch.full((B, n), self.log_uniform_density, device=b.obs.device), cur_logp.detach(),
-                                 next_logp.detach()], dim=1)       # importance weights of the three proposals
-        lse = torch.logsumexp(q_all[:, :, 1:] - log_density, dim=2)
-        penalty = (lse - q_data).mean(1).sum()
-        critic_loss = td_loss + c.cql_weight * penalty
+        log_density = torch.cat([torch.full((B, n), self.log_uniform_density, device=b.obs.device),
+                                 cur_logp.detach(), next_logp.detach()], dim=1)   # the three proposals
+        gap = cql_penalty(q_all[:, :, 1:], log_density, q_data, c.cql_temperature)   # (2,)
+        lagrange = c.cql_lagrange
+        weight = self.log_cql_weight.exp().detach() if lagrange else torch.tensor(c.cql_weight)
+        critic_loss = td_loss + weight * gap.sum()
 
         actor_step(self.actor_opt, actor_loss)
-        self.alpha_opt.zero_grad(set_to_none=True)
-        alpha_loss.backward()
-        self.alpha_opt.step()
+        if not pretrain:   # a clone of the data has the data's entropy: tuning alpha to the target then only
+            self.alpha_opt.zero_grad(set_to_none=True)   # drives it toward 0 for the RL phase to start from
+            alpha_loss.backward()
+            self.alpha_opt.step()
+        if lagrange:
+            self.cql_weight_opt.zero_grad(set_to_none=True)
+            lagrange_loss(self.log_cql_weight, gap, c.cql_target_gap).backward()
+            self.cql_weight_opt.step()
+            with torch.no_grad():   # keep the multiplier in a sane range (CORL clamps it to [0, 1e6])
+                self.log_cql_weight.clamp_(math.log(1e-3), math.log(1e3))
         self.critic_opt.zero_grad(set_to_none=True)
         critic_loss.backward()
         self.critic_opt.step()
         soft_update(self.critic_target, self.critic, c.tau)
+        with torch.no_grad():
+            q_rand, q_cur = q_all[:, :, 1:n + 1].mean(), q_all[:, :, n + 1:2 * n + 1].mean()
         return {"loss/actor": actor_loss.detach(), "loss/critic": critic_loss.detach(), "loss/td": td_loss.detach(),
-                "cql/penalty": penalty.detach(), "q/data": q_data.detach().mean(), "q/target": target.mean(),
-                "alpha": alpha, "entropy": -pi_logp.detach().mean()}
-
-    def _log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
-        mean, log_std = self.actor.dist_params(obs)
-        a = action.clamp(-0.999, 0.999)
-        u = torch.atanh(a)
-        logp = (-0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
-        return logp - torch.log1p(-a.pow(2)).sum(-1)
+                "cql/penalty": gap.detach().mean(), "cql/weight": weight, "q/data": q_data.detach().mean(),
+                "q/policy": q_cur, "q/random": q_rand, "q/target": target.mean(), "alpha": alpha,
+                "entropy": -pi_logp.detach().mean()}
 
     def state_dict(self) -> dict:
         return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
                 "critic_target": self.critic_target.state_dict(), "log_alpha": self.log_alpha.detach().clone(),
+                "log_cql_weight": self.log_cql_weight.detach().clone(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
-                "alpha_opt": self.alpha_opt.state_dict()}
+                "alpha_opt": self.alpha_opt.state_dict(), "cql_weight_opt": self.cql_weight_opt.state_dict()}
 
     def load_state_dict(self, d: dict) -> None:
-        for k in ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt"):
+        for k in ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt", "cql_weight_opt"):
             getattr(self, k).load_state_dict(d[k])
         with torch.no_grad():
             self.log_alpha.copy_(d["log_alpha"])
+            self.log_cql_weight.copy_(d["log_cql_weight"])
 
 
 def expectile_loss(diff: torch.Tensor, expectile: float) -> torch.Tensor:
@@ -248,7 +286,8 @@ class IQL:
         self.value_opt.step()
 
         with torch.no_grad():
-            target = b.reward + c.gamma * (1.0 - b.done) * self.value(b.next_obs)   # no bootstrap past a termination
+            # no bootstrap past a termination
+            target = c.reward_scale * b.reward + c.gamma * (1.0 - b.done) * self.value(b.next_obs)
         q = self.critic(b.obs, b.action)
         critic_loss = (q - target).pow(2).mean(1).sum()
         self.critic_opt.zero_grad(set_to_none=True)

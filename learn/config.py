@@ -49,6 +49,9 @@ class AlgoConfig:
     critic_lr: float = opt(3e-4, "critic / value learning rate", lo=0, lo_open=True)
     gamma: float = opt(0.99, "discount", lo=0, hi=1)
     tau: float = opt(0.005, "target network soft-update rate", lo=0, hi=1, lo_open=True)
+    reward_scale: float = opt(1.0, "rewards are multiplied by this in the critics' targets: CQL's penalty weight and "
+                                   "entropy temperature and IQL's beta act in the units of Q (TD3+BC normalises its "
+                                   "Q term, BC has no critic)", lo=0, lo_open=True)
 
     @property
     def total_steps(self) -> int:
@@ -87,10 +90,20 @@ class CQLConfig(AlgoConfig):
     steps: int = opt(8_000, "CQL updates after the BC pretraining phase", lo=0)
     bc_steps: int = opt(1_000, "BC pretraining updates of the actor (likelihood of the data actions)", lo=0)
     actor_lr: float = opt(1e-4, "actor learning rate", lo=0, lo_open=True)
-    cql_weight: float = opt(5.0, "conservative penalty weight", lo=0)
-    cql_n_actions: int = opt(10, "sampled actions per state for the logsumexp", lo=1)
-    temperature_lr: float = opt(1e-4, "entropy temperature learning rate", lo=0)
-    init_temperature: float = opt(1.0, "initial entropy temperature", lo=0, lo_open=True)
+    cql_weight: float = opt(5.0, "conservative penalty weight (with --cql-target-gap: its initial value)",
+                            lo=0, lo_open=True)
+    cql_lagrange: bool = opt(False, "Lagrange variant: tune the penalty weight to hold the conservative gap (soft "
+                                    "maximum of Q over actions - Q at the data's action) at --cql-target-gap")
+    cql_target_gap: float = opt(-1.0, "the gap the Lagrange variant holds (a Q flat over the action box has gap "
+                                      "log 4 = 1.39; lower = Q peaked more tightly at the data's actions)")
+    cql_weight_lr: float = opt(3e-4, "learning rate of the Lagrange penalty weight", lo=0)
+    cql_temperature: float = opt(1.0, "temperature of the soft maximum over sampled actions", lo=0, lo_open=True)
+    cql_n_actions: int = opt(10, "sampled actions per state and proposal (uniform, policy at s, policy at s') for "
+                                 "the soft maximum", lo=1)
+    temperature_lr: float = opt(3e-3, "entropy temperature learning rate (tuned in the CQL phase only; fast enough "
+                                      "to hold the entropy at its target as the actor starts maximising Q)", lo=0)
+    init_temperature: float = opt(0.02, "entropy temperature of the BC warm-up and the start of the CQL phase "
+                                        "(in the units of Q: rewards here are ~0.1 a step)", lo=0, lo_open=True)
 
 
 @dataclass(kw_only=True)
@@ -101,6 +114,10 @@ class IQLConfig(AlgoConfig):
                            lo=0.5, hi=1, )
     beta: float = opt(3.0, "inverse temperature of the advantage weights exp(beta * A)", lo=0)
     max_weight: float = opt(100.0, "cap of the advantage weights", lo=0, lo_open=True)
+    reward_scale: float = opt(10.0, "rewards are multiplied by this in the critic's target: beta acts on advantages "
+                                    "in the units of Q, and at this task's ~0.1 a step (x1) every weight exp(beta A) "
+                                    "is ~1, i.e. IQL = BC; x10 is D4RL's ~1 a step, where beta = 3 comes from",
+                              lo=0, lo_open=True)
 
 
 ALGO_CONFIGS: dict[str, type[AlgoConfig]] = {c.name: c for c in (BCConfig, TD3BCConfig, CQLConfig, IQLConfig)}

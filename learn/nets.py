@@ -13,6 +13,7 @@ from torch import nn
 from torch.nn import functional as F
 
 LOG_STD_MIN, LOG_STD_MAX = -5.0, 2.0
+EDGE = 0.999   # |action| at which a data action on the box's edge is scored by GaussianActor.log_prob
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -53,7 +54,7 @@ class Actor(nn.Module):
 
 
 class GaussianActor(nn.Module):
-    """Tanh-squashed Gaussian policy (SAC/CQL). act() is the deterministic mean action."""
+    """Tanh-squashed Gaussian policy (SAC/CQL). act() is the deterministic mean action E[tanh(u)]."""
 
     def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...]):
         super().__init__()
@@ -76,11 +77,37 @@ class GaussianActor(nn.Module):
         logp = logp - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
         return a, logp
 
+    def log_prob(self, obs: torch.Tensor, action: torch.Tensor) -> torch.Tensor:
+        """log pi(action | obs) of given actions (B, A) -> (B,); actions on the box's edge (a keyboard's full lock,
+        a clipped noisy action) are read as +-EDGE, where the squashed density is finite."""
+        mean, log_std = self.dist_params(obs)
+        a = action.clamp(-EDGE, EDGE)
+        u = torch.atanh(a)
+        logp = (-0.5 * ((u - mean) / log_std.exp()).pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return logp - torch.log1p(-a.pow(2)).sum(-1)
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.dist_params(obs)[0])
+        """The policy's mean action E[tanh(u)], u ~ N(mean, std): deterministic (Gauss-Hermite quadrature), and the
+        action the data's average points to. Not tanh(mean): where the data sit on the box's edge (full lock, full
+        throttle, clipped noise) the fitted std in u is wide and tanh(mean) lands far from what the policy does."""
+        mean, log_std = self.dist_params(obs)
+        x, w = _gauss_hermite(mean.device)
+        u = mean.unsqueeze(-1) + log_std.exp().unsqueeze(-1) * x      # (..., A, nodes)
+        return (torch.tanh(u) * w).sum(-1)
 
     def act(self, obs: torch.Tensor) -> torch.Tensor:
         return self(obs)
+
+
+_GH_NODES = 8
+
+
+def _gauss_hermite(device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Nodes and weights of E[f(z)], z ~ N(0, 1), exact for polynomials up to degree 15."""
+    import numpy as np
+    x, w = np.polynomial.hermite.hermgauss(_GH_NODES)
+    return (torch.tensor(x * math.sqrt(2), dtype=torch.float32, device=device),
+            torch.tensor(w / w.sum(), dtype=torch.float32, device=device))
 
 
 class EnsembleLinear(nn.Module):

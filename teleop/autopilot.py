@@ -15,6 +15,9 @@ Skill levels make data of different quality, like the D4RL families:
   noisy   action noise plus a wandering lateral offset from the line (scaled with the corridor width): sloppy
           driving, some crashes (about half on s_curve and on generated tracks)
   mixed   each episode is expert or noisy with equal probability (the episode records which)
+  keyboard-careful, keyboard-sloppy
+          the same planning driven through held keys by a simulated person (teleop.keyboard_pilot): human-style
+          keyboard data; `make_driver` builds the right driver for any skill
 """
 from __future__ import annotations
 
@@ -34,7 +37,9 @@ from racecar_env.tracks import Centerline, Track, load_track
 
 WHEELBASE = 0.325          # m, racecar.urdf rear to front axle
 TOP_SPEED = 2.5            # m/s at throttle 1 (50 rad/s wheel speed)
-SKILLS = ("expert", "noisy", "mixed")
+AUTOPILOT_SKILLS = ("expert", "noisy", "mixed")
+#: every headless driver's skill; keyboard-* are teleop.keyboard_pilot's simulated keyboard drivers (make_driver)
+SKILLS = AUTOPILOT_SKILLS + ("keyboard-careful", "keyboard-sloppy")
 
 
 @dataclass(frozen=True)
@@ -75,8 +80,8 @@ class Autopilot:
     name = "autopilot"
 
     def __init__(self, track: "str | Track" = "s_curve", skill: str = "expert", seed: int | None = 0):
-        if skill not in SKILLS:
-            raise ValueError(f"skill must be one of {', '.join(SKILLS)}, got {skill!r}")
+        if skill not in AUTOPILOT_SKILLS:
+            raise ValueError(f"skill must be one of {', '.join(AUTOPILOT_SKILLS)}, got {skill!r}")
         self.skill = skill
         self.set_track(load_track(track))
         self.rng = np.random.default_rng(seed)
@@ -148,6 +153,17 @@ class Autopilot:
         return min(v, c.v_max)
 
     def act(self, obs: dict) -> np.ndarray:
+        steer, speed = self.intent(obs)
+        throttle = speed / TOP_SPEED
+        c = self.cfg
+        if c.steer_noise or c.throttle_noise:
+            steer += self.rng.normal(0, c.steer_noise)
+            throttle += self.rng.normal(0, c.throttle_noise)
+        return np.clip(np.array([steer, throttle], dtype=np.float32), -1.0, 1.0)
+
+    def intent(self, obs: dict) -> tuple[float, float]:
+        """What the driver wants from `obs`, before noise: (steer in units of full lock, unclipped; target speed
+        in m/s). The keyboard pilot (teleop.keyboard_pilot) turns the same intent into held keys."""
         o = obs["observation"]
         x, y = float(spec.field(o, "x")), float(spec.field(o, "y"))
         yaw = math.atan2(float(spec.field(o, "sin_yaw")), float(spec.field(o, "cos_yaw")))
@@ -169,26 +185,29 @@ class Autopilot:
         alpha = math.atan2(ty - ry, tx - rx) - yaw
         dist = max(math.hypot(tx - rx, ty - ry), 1e-3)
         steer_angle = math.atan(2 * WHEELBASE * math.sin(alpha) / dist)
-        steer = steer_angle / spec.MAX_STEER_RAD
-        throttle = self.target_speed(s) / TOP_SPEED
-        if c.steer_noise or c.throttle_noise:
-            steer += self.rng.normal(0, c.steer_noise)
-            throttle += self.rng.normal(0, c.throttle_noise)
-        return np.clip(np.array([steer, throttle], dtype=np.float32), -1.0, 1.0)
+        return steer_angle / spec.MAX_STEER_RAD, self.target_speed(s)
+
+
+def make_driver(track: "str | Track" = "s_curve", skill: str = "expert", seed: int | None = 0):
+    """The headless driver of `skill` (any of SKILLS): the autopilot, or the simulated keyboard driver."""
+    if skill.startswith("keyboard-"):
+        from .keyboard_pilot import KeyboardPilot
+        return KeyboardPilot(track, skill, seed)
+    return Autopilot(track, skill, seed)
 
 
 class AutopilotFactory:
-    """Episode i's autopilot, `Autopilot(tracks[i], skill, seed=seeds[i])`, as a picklable object: episode runners
-    copy it into their worker processes (a lambda could not travel). `tracks` is one track for all episodes or one
-    per episode."""
+    """Episode i's headless driver, `make_driver(tracks[i], skill, seed=seeds[i])`, as a picklable object: episode
+    runners copy it into their worker processes (a lambda could not travel). `tracks` is one track for all episodes
+    or one per episode."""
 
     def __init__(self, tracks, skill: str, seeds):
         self.tracks, self.skill, self.seeds = tracks, skill, list(seeds)
 
-    def __call__(self, i: int) -> Autopilot:
+    def __call__(self, i: int):
         track = self.tracks[i] if isinstance(self.tracks, (list, tuple)) else self.tracks
         seed = self.seeds[i]
-        return Autopilot(track, skill=self.skill, seed=0 if seed is None else int(seed))
+        return make_driver(track, self.skill, 0 if seed is None else int(seed))
 
 
 @dataclass
@@ -230,12 +249,12 @@ def evaluate(track: str, skill: str = "expert", episodes: int = 100, *, first_se
             if env is not None:
                 env.close()
             env = RaceCarEnv(generate(seed, difficulty=difficulty))
-            driver = Autopilot(env.track, skill, seed=seed)
+            driver = make_driver(env.track, skill, seed=seed)
         else:
             seed = i
             if env is None:
                 env = RaceCarEnv(track)
-                driver = Autopilot(env.track, skill, seed=0)
+                driver = make_driver(env.track, skill, seed=0)
         ep = run_episode(env, driver, seed)
         kind = track_kind(env.track)
         x, y = (float(v) for v in ep.observations["observation"][-1][:2])

@@ -445,13 +445,14 @@ def test_ctrl_c_is_never_a_traceback(trained, tmp_path, delay):
     traceback from the CLI or its worker processes; exit 130 (or killed by SIGINT while loading: the shell's 130)."""
     env = {**os.environ, "MINARI_DATASETS_PATH": str(trained / "datasets"), "SDL_VIDEODRIVER": "dummy"}
     ck = trained / "run" / "checkpoints" / "best.pt"
-    for cmd in (["-m", "learn.evaluate", ck, "--episodes", "40", "--workers", "2", "--quiet"],
-                ["-m", "teleop", "--driver", "autopilot", "--episodes", "40", "--workers", "2", "--dataset",
-                 f"ki{int(delay)}", "--quiet"],
-                ["-m", "racecar_env.tracks", "--gallery", "200", "--out", tmp_path / "g.png", "--quiet"]):
+    # (command, seconds its work lasts at least on a fast machine): the signal must land before the work is done
+    for cmd, lasts in ((["-m", "learn.evaluate", ck, "--episodes", "40", "--workers", "2", "--quiet"], 20),
+                       (["-m", "teleop", "--driver", "autopilot", "--episodes", "40", "--workers", "2", "--dataset",
+                         f"ki{int(delay)}", "--quiet"], 20),
+                       (["-m", "racecar_env.tracks", "--gallery", "400", "--out", tmp_path / "g.png", "--quiet"], 2)):
         p = subprocess.Popen([sys.executable, *map(str, cmd)], cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
-        time.sleep(delay)
+        time.sleep(min(delay, lasts / 2))
         os.killpg(p.pid, signal.SIGINT)
         out, err = p.communicate(timeout=120)
         assert p.returncode in (130, -signal.SIGINT), (cmd, p.returncode, err[-2000:])

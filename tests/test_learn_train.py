@@ -154,3 +154,27 @@ def test_trained_policy_drives_further_than_an_untrained_one(run):
     # 8 demos and 400 TD3+BC updates do not make a finisher (few-demo TD3+BC tends to crash in the first corners);
     # the claim here is only that learning from real data moves the car along the track
     assert a.mean_progress > b.mean_progress + 0.1, (a.line(), b.line())
+
+
+@pytest.mark.parametrize("algo, extra", [
+    ("cql", ["--bc-steps", "300", "--steps", "300"]),
+    ("iql", ["--steps", "600"]),
+])
+def test_ci_sized_cql_and_iql_drive_further_than_an_untrained_policy(datasets_root, tmp_path, algo, extra):
+    """A CI-sized run of each value-based learner with its default settings (only smaller networks and budget)
+    clearly beats an untrained policy of the same kind on mean progress."""
+    import time
+    from learn.algos import ACTOR_KINDS
+    out = tmp_path / algo
+    t0 = time.perf_counter()
+    assert main(["--dataset", "tiny_expert", "--algo", algo, *extra, "--hidden", "64,64", "--eval-every", "300",
+                 "--eval-episodes", "2", "--final-eval-episodes", "0", "--eval-workers", "1", "--seed", "0",
+                 "--out", str(out), "--quiet"]) == 0
+    wall = time.perf_counter() - t0
+    trained = load_policy(out / "checkpoints" / "best.pt")
+    torch.manual_seed(0)
+    untrained = Policy(ACTOR_KINDS[algo](FEATURE_DIM, 2, (64, 64)), trained.encoder, "untrained")
+    a = evaluate(trained, "s_curve", episodes=3, seed0=30_000)
+    b = evaluate(untrained, "s_curve", episodes=3, seed0=30_000)
+    assert a.mean_progress > b.mean_progress + 0.2, (a.line(), b.line())
+    assert wall < 60, wall

@@ -196,7 +196,7 @@ def test_ensemble_critic_equals_separate_critics():
 
 def test_iql_value_targets_stop_at_terminations():
     from learn.algos import IQL
-    agent = IQL(ALGO_CONFIGS["iql"](gamma=0.9), FEATURE_DIM)
+    agent = IQL(ALGO_CONFIGS["iql"](gamma=0.9, reward_scale=1.0), FEATURE_DIM)
     with torch.no_grad():
         for layer in (*agent.value.trunk, agent.value.head):
             if hasattr(layer, "weight"):
@@ -208,3 +208,63 @@ def test_iql_value_targets_stop_at_terminations():
                   torch.tensor([done]))
         m = agent.update(b)
         assert float(m["q/target"]) == pytest.approx(expected, rel=1e-2)   # V moved a little in the same update
+
+
+def test_cql_penalty_is_the_soft_maximum_over_sampled_actions_minus_data_q():
+    from learn.algos import cql_penalty
+    # 1 critic, 2 states, 3 sampled actions each
+    q_s = torch.tensor([[[1.0, 2.0, 3.0], [0.0, 0.0, 0.0]]])
+    log_mu = torch.tensor([[[-1.0, 0.0, 0.5], [math.log(0.25)] * 3]])
+    q_d = torch.tensor([[2.5, -1.0]])
+    by_hand_0 = math.log((math.exp(1 + 1) + math.exp(2 - 0) + math.exp(3 - 0.5)) / 3) - 2.5
+    by_hand_1 = math.log(4.0) + 1.0        # a flat Q under a uniform proposal on [-1, 1]^2: log(volume) - Q_data
+    got = cql_penalty(q_s, log_mu, q_d)
+    assert got.shape == (1,)
+    assert float(got[0]) == pytest.approx((by_hand_0 + by_hand_1) / 2, rel=1e-6)
+    # temperature T: T * log mean exp(x / T); T -> 0 tends to the hard maximum
+    hot = cql_penalty(q_s[:, :1], log_mu[:, :1], q_d[:, :1], temperature=2.0)
+    x = np.array([2.0, 2.0, 2.5])
+    assert float(hot[0]) == pytest.approx(2.0 * math.log(np.exp(x / 2).mean()) - 2.5, rel=1e-5)
+    cold = cql_penalty(q_s[:, :1], log_mu[:, :1], q_d[:, :1], temperature=1e-3)
+    assert float(cold[0]) == pytest.approx(2.5 - 2.5, abs=1e-2)
+    # gradient: pushes sampled Q down (softmax weights) and the data's Q up (-1 per state)
+    q_s2, q_d2 = q_s.clone().requires_grad_(), q_d.clone().requires_grad_()
+    cql_penalty(q_s2, log_mu, q_d2).sum().backward()
+    assert (q_s2.grad > 0).all() and torch.allclose(q_d2.grad, torch.full_like(q_d2, -0.5))
+    torch.testing.assert_close(q_s2.grad.sum(-1), torch.full((1, 2), 0.5))
+
+
+def test_lagrange_weight_grows_above_the_target_gap_and_shrinks_below():
+    from learn.algos import lagrange_loss
+    for gap, direction in ((5.0, 1), (0.5, -1)):
+        log_w = torch.tensor(0.0, requires_grad=True)
+        opt = torch.optim.SGD([log_w], lr=0.1)
+        lagrange_loss(log_w, torch.tensor([gap, gap]), target_gap=2.0).backward()
+        opt.step()
+        assert direction * float(log_w) > 0, (gap, float(log_w))
+
+
+def test_cql_lagrange_update_moves_the_weight_and_its_state_round_trips():
+    torch.manual_seed(0)
+    cfg = ALGO_CONFIGS["cql"](hidden=(16, 16), cql_lagrange=True, cql_target_gap=100.0, cql_n_actions=2)   # far below
+    agent = CQL(cfg, FEATURE_DIM)
+    b = Batch(torch.randn(8, FEATURE_DIM), torch.rand(8, 2) * 2 - 1, torch.randn(8), torch.randn(8, FEATURE_DIM),
+              torch.zeros(8))
+    w0 = float(agent.update(b)["cql/weight"])
+    w1 = float(agent.update(b)["cql/weight"])
+    assert w1 < w0 == pytest.approx(cfg.cql_weight)
+    again = CQL(cfg, FEATURE_DIM)
+    again.load_state_dict(agent.state_dict())
+    assert float(again.log_cql_weight) == float(agent.log_cql_weight)
+
+
+def test_gaussian_actor_log_prob_is_the_squashed_gaussian_density():
+    from torch.distributions import Normal, TanhTransform, TransformedDistribution
+    from learn.nets import GaussianActor
+    torch.manual_seed(0)
+    actor = GaussianActor(FEATURE_DIM, 2, (16,))
+    obs, a = torch.randn(5, FEATURE_DIM), torch.rand(5, 2) * 1.6 - 0.8
+    mean, log_std = actor.dist_params(obs)
+    ref = TransformedDistribution(Normal(mean, log_std.exp()), TanhTransform()).log_prob(a).sum(-1)
+    torch.testing.assert_close(actor.log_prob(obs, a), ref, rtol=1e-4, atol=1e-4)
+    assert torch.isfinite(actor.log_prob(obs, torch.ones(5, 2))).all()   # a keyboard's full lock is scored too
