@@ -203,7 +203,10 @@ class CQL:
         td_loss = (q_data - target).pow(2).mean(1).sum()
         log_density = torch.cat([torch.full((B, n), self.log_uniform_density, device=b.obs.device),
                                  cur_logp.detach(), next_logp.detach()], dim=1)   # the three proposals
-        gap = cql_penalty(q_all[:, :, 1:], log_density, q_data, c.cql_temperature)   # (2,)
+        if c.cql_importance_sample:
+            gap = cql_penalty(q_all[:, :, 1:], log_density, q_data, c.cql_temperature)   # (2,)
+        else:   # every sampled action (and the data's) weighs alike: the policy's own actions are pushed down
+            gap = cql_penalty(q_all, q_all.new_zeros(()), q_data, c.cql_temperature)   # however narrow it is
         lagrange = c.cql_lagrange
         weight = self.log_cql_weight.exp().detach() if lagrange else torch.tensor(c.cql_weight)
         critic_loss = td_loss + weight * gap.sum()
@@ -273,9 +276,15 @@ class IQL:
         self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
         self.value_opt = _adam(self.value.parameters(), cfg.critic_lr)
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
+        self.it = 0
 
     def update(self, b: Batch, pretrain: bool = False) -> dict[str, torch.Tensor]:
         c = self.cfg
+        self.it += 1
+        if c.actor_cosine:   # CORL's IQL anneals the actor's rate to 0: late checkpoints stop swinging
+            lr = c.actor_lr * 0.5 * (1.0 + math.cos(math.pi * min(self.it, c.total_steps) / max(c.total_steps, 1)))
+            for g in self.actor_opt.param_groups:
+                g["lr"] = lr
         with torch.no_grad():
             target_q = self.critic_target(b.obs, b.action).min(0).values
         v = self.value(b.obs)
@@ -306,12 +315,16 @@ class IQL:
                 "v/mean": v.detach().mean(), "adv/mean": adv.detach().mean(), "adv/weight_mean": weights.mean()}
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k).state_dict() for k in
-                ("actor", "value", "critic", "critic_target", "actor_opt", "value_opt", "critic_opt")}
+        return {"it": self.it, **{k: getattr(self, k).state_dict() for k in
+                                  ("actor", "value", "critic", "critic_target", "actor_opt", "value_opt",
+                                   "critic_opt")}}
 
     def load_state_dict(self, d: dict) -> None:
         for k, v in d.items():
-            getattr(self, k).load_state_dict(v)
+            if k == "it":
+                self.it = int(v)
+            else:
+                getattr(self, k).load_state_dict(v)
 
 
 AGENTS = {"bc": BC, "td3bc": TD3BC, "cql": CQL, "iql": IQL}

@@ -84,7 +84,16 @@ class TD3BCConfig(AlgoConfig):
 
 
 @dataclass(kw_only=True)
-class CQLConfig(AlgoConfig):
+class CriticDrivenConfig(AlgoConfig):
+    """CQL and IQL, whose actors follow the critic with no BC term: the critic has to learn what a crash 100+ steps
+    after a corner approach is worth within the common 9k-update budget."""
+    gamma: float = opt(0.97, "discount (effective horizon ~33 steps, 1.7 s)", lo=0, hi=1)
+    tau: float = opt(0.02, "target network soft-update rate (~180 Bellman iterations in 9k updates; 0.005 makes "
+                           "~45)", lo=0, hi=1, lo_open=True)
+
+
+@dataclass(kw_only=True)
+class CQLConfig(CriticDrivenConfig):
     """CQL (Kumar et al. 2020), SAC-based as in CORL's cql.py."""
     name: typing.ClassVar[str] = "cql"
     steps: int = opt(8_000, "CQL updates after the BC pretraining phase", lo=0)
@@ -98,16 +107,21 @@ class CQLConfig(AlgoConfig):
                                       "log 4 = 1.39; lower = Q peaked more tightly at the data's actions)")
     cql_weight_lr: float = opt(3e-4, "learning rate of the Lagrange penalty weight", lo=0)
     cql_temperature: float = opt(1.0, "temperature of the soft maximum over sampled actions", lo=0, lo_open=True)
+    cql_importance_sample: bool = opt(False, "weigh sampled actions by 1/density in the soft maximum (the paper's "
+                                              "estimate of log integral exp Q; a narrow policy's own actions then "
+                                              "barely count and the actor exploits them). Off (CORL's "
+                                              "cql_importance_sample=False): every sample counts alike, so Q is "
+                                              "pushed down wherever the policy goes")
     cql_n_actions: int = opt(10, "sampled actions per state and proposal (uniform, policy at s, policy at s') for "
                                  "the soft maximum", lo=1)
-    temperature_lr: float = opt(3e-3, "entropy temperature learning rate (tuned in the CQL phase only; fast enough "
-                                      "to hold the entropy at its target as the actor starts maximising Q)", lo=0)
+    temperature_lr: float = opt(3e-4, "entropy temperature learning rate (tuned in the CQL phase only; 3e-3 let "
+                                      "alpha climb past Q's scale within 2k updates)", lo=0)
     init_temperature: float = opt(0.02, "entropy temperature of the BC warm-up and the start of the CQL phase "
                                         "(in the units of Q: rewards here are ~0.1 a step)", lo=0, lo_open=True)
 
 
 @dataclass(kw_only=True)
-class IQLConfig(AlgoConfig):
+class IQLConfig(CriticDrivenConfig):
     """IQL (Kostrikov et al. 2021): expectile value regression, advantage-weighted actor."""
     name: typing.ClassVar[str] = "iql"
     expectile: float = opt(0.7, "expectile of the value regression (0.5 = mean; higher = more optimistic)",
@@ -118,6 +132,8 @@ class IQLConfig(AlgoConfig):
                                     "in the units of Q, and at this task's ~0.1 a step (x1) every weight exp(beta A) "
                                     "is ~1, i.e. IQL = BC; x10 is D4RL's ~1 a step, where beta = 3 comes from",
                               lo=0, lo_open=True)
+    actor_cosine: bool = opt(True, "anneal the actor's learning rate to 0 over the run on a cosine (CORL's IQL "
+                                   "default), so late checkpoints change slowly")
 
 
 ALGO_CONFIGS: dict[str, type[AlgoConfig]] = {c.name: c for c in (BCConfig, TD3BCConfig, CQLConfig, IQLConfig)}

@@ -241,7 +241,7 @@ def test_lagrange_weight_grows_above_the_target_gap_and_shrinks_below():
         opt = torch.optim.SGD([log_w], lr=0.1)
         lagrange_loss(log_w, torch.tensor([gap, gap]), target_gap=2.0).backward()
         opt.step()
-        assert direction * float(log_w) > 0, (gap, float(log_w))
+        assert direction * log_w.item() > 0, (gap, log_w.item())
 
 
 def test_cql_lagrange_update_moves_the_weight_and_its_state_round_trips():

@@ -57,6 +57,7 @@ def no_ray(monkeypatch):
     monkeypatch.setattr(sweep_run, "run_trials", refuse)
 
 
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
 def test_trials_are_ordinary_run_folders(sweep, capsys):
     for seed, d in enumerate(trial_dirs(sweep)):
         for rel in ("config.json", "eval.json", "checkpoints/best.pt", "checkpoints/last.pt", "train.log"):
@@ -80,6 +81,7 @@ def test_trials_are_ordinary_run_folders(sweep, capsys):
         assert (sweep / name).stat().st_size > 0
 
 
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
 def test_rerun_does_nothing_new(sweep, no_ray, capsys):
     mtimes = [(d / "eval.json").stat().st_mtime_ns for d in trial_dirs(sweep)]
     assert main([*SMALL, "--out", str(sweep)]) == 0
@@ -89,6 +91,7 @@ def test_rerun_does_nothing_new(sweep, no_ray, capsys):
     assert [(d / "eval.json").stat().st_mtime_ns for d in trial_dirs(sweep)] == mtimes
 
 
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
 def test_summarize_equals_a_recomputation_from_the_trials(sweep, capsys):
     from rliable import metrics
     for name in ("summary.md", "summary.csv", "summary.json", "summary.png"):
@@ -116,6 +119,26 @@ def test_summarize_equals_a_recomputation_from_the_trials(sweep, capsys):
     assert (sweep / "summary.png").read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
+def test_robustness_column_tests_every_trial_from_wider_starts_once(sweep, tmp_path, no_ray, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(sweep, out)
+    assert main(["--robustness", str(out), "--start-jitter", "0.4,0.2", "--robust-episodes", "2", "--reps", "200"]) == 0
+    files = [json.loads((d / "robustness.json").read_text()) for d in trial_dirs(out)]
+    assert [f["start_jitter"] for f in files] == [[0.4, 0.2]] * 2 and all(f["episodes"] == 2 for f in files)
+    assert [e["seed"] for e in files[0]["per_episode"]] == [20000, 20001]      # the test seeds, wider starts
+    (row,) = json.loads((out / "summary.json").read_text())["groups"]
+    assert row["robust_seeds"] == 2 and row["robust_jitter"] == [0.4, 0.2]
+    assert row["robust_mean"] == pytest.approx(np.mean([f["success_rate"] for f in files]))
+    assert "wider starts" in (out / "summary.md").read_text()
+    stamp = [(d / "robustness.json").stat().st_mtime_ns for d in trial_dirs(out)]
+    capsys.readouterr()
+    assert main(["--robustness", str(out), "--start-jitter", "0.4,0.2", "--robust-episodes", "2", "--reps", "200"]) == 0
+    assert "0 trial(s) tested" in capsys.readouterr().out                      # resumable: nothing new to do
+    assert [(d / "robustness.json").stat().st_mtime_ns for d in trial_dirs(out)] == stamp
+
+
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
 def test_killed_trial_resumes_and_a_new_seed_is_added(sweep, tmp_path, capsys):
     """A trial without eval.json (killed during its final test) resumes from last.pt; seed 2 is new; the
     finished trial is not touched."""
@@ -160,6 +183,7 @@ def test_bad_settings_fail_in_one_line_before_ray(bad, says, tmp_path, no_ray, c
     assert not out.exists()
 
 
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
 def test_changed_settings_into_a_used_folder_are_refused(sweep, no_ray, capsys):
     args = [*SMALL, "--out", str(sweep)]
     args[args.index("steps=200")] = "steps=300"

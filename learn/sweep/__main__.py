@@ -5,6 +5,7 @@ Examples:
   python -m learn.sweep --datasets s_expert --algos td3bc --seeds 0-4 --set alpha=0.1,0.2,0.5 --set steps=2000
   python -m learn.sweep ... --dry-run                # list the trials and what is already done, start nothing
   python -m learn.sweep --summarize runs/sweeps/NAME # rebuild summary.* from the trial folders alone
+  python -m learn.sweep --robustness runs/sweeps/NAME # test every best.pt from wider starts, add that column
 
 --set KEY=VALUE fixes any `python -m learn` setting for every trial; KEY=V1,V2,... makes it an axis of the grid
 (each value its own trial folder). A bare KEY applies to every chosen algorithm that has it; ALGO.KEY=... to one
@@ -69,10 +70,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus-per-trial", type=int, default=1, metavar="N", help="CPUs reserved per trial (default 1)")
     p.add_argument("--dry-run", action="store_true", help="list the trials and their state, start nothing")
     p.add_argument("--summarize", metavar="DIR", help="only rebuild DIR/summary.* from DIR's trial folders")
+    p.add_argument("--robustness", metavar="DIR", help="test every finished trial's best.pt in DIR again from a wider "
+                   "start distribution (resumable), then rebuild DIR/summary.* with that column")
+    p.add_argument("--start-jitter", type=_jitter, default=None, metavar="M,RAD",
+                   help="with --robustness: how far off the recorded start (default 0.3,0.3; the data: 0.1,0.1)")
+    p.add_argument("--robust-episodes", type=int, default=None, metavar="N",
+                   help="with --robustness: test episodes per trial (default 20)")
     p.add_argument("--reps", type=int, default=None, metavar="N",
                    help="bootstrap resamples of the CIs (default 2000)")
     p.add_argument("--quiet", action="store_true", help="no per-trial lines, only the final ones")
     return p
+
+
+def _jitter(text: str) -> tuple[float, float]:
+    from ..evaluate import _jitter as parse
+    return parse(text)
 
 
 def default_out(datasets: list[str], algos: list[str]) -> Path:
@@ -88,6 +100,8 @@ def _print_table(rows, emit) -> None:
         emit(f"  {name:<{w}}  n={r['seeds']}  success mean {_pct(r['success_mean'])}{_ci(r['success_mean_ci'])}  "
              f"IQM {_pct(r['success_iqm'])}{_ci(r['success_iqm_ci'])}  crash {_pct(r['crash_rate'])}  "
              f"time-to-goal {'-' if ttg is None else f'{ttg:.2f} s'}"
+             + (f"  wider starts {_pct(r['robust_mean'])}{_ci(r['robust_mean_ci'])}" if r.get("robust_mean") is not None
+                else "")
              + (f"  ({r['unfinished']} unfinished)" if r["unfinished"] else ""))
 
 
@@ -104,6 +118,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.reps is not None and a.reps < 1:
             raise g.SweepError(f"--reps must be >= 1, got {a.reps}")
+        if (a.start_jitter is not None or a.robust_episodes is not None) and not a.robustness:
+            raise g.SweepError("--start-jitter and --robust-episodes go with --robustness DIR")
+        if a.robustness:
+            from .robustness import DEFAULT_EPISODES, DEFAULT_JITTER, evaluate_trials
+            episodes = DEFAULT_EPISODES if a.robust_episodes is None else a.robust_episodes
+            if episodes < 1:
+                raise g.SweepError(f"--robust-episodes must be >= 1, got {episodes}")
+            summarize(a.robustness, reps)            # checks the folder is a sweep before any work
+            n = evaluate_trials(Path(a.robustness), a.start_jitter or DEFAULT_JITTER, episodes,
+                                emit=(lambda _: None) if a.quiet else emit)
+            a.summarize = a.robustness
+            emit(f"{n} trial(s) tested from wider starts")
         if a.summarize:
             rows = summarize(a.summarize, reps)
             if not a.quiet:

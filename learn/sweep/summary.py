@@ -12,6 +12,8 @@ test success rate of the trial's best.pt (eval.json `final`, test seeds 20000+i)
   time_to_goal_s    mean over the successful test episodes of all seeds (None if none succeeded)
   crash_rate        mean over seeds of the test crash rate
   wall_s            mean wall-clock of a trial (training + evaluations, summed over resumes)
+  robust_mean       mean over seeds of the success from a wider start distribution (robustness.json, written by
+                    python -m learn.sweep --robustness DIR), with a 95% bootstrap CI; None where no trial has one
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from racecar_env.files import atomic_path, write_json
 
 from ..config import ALGOS
 from .grid import TRIALS, read_json
+from .robustness import ROBUST_FILE
 
 BOOTSTRAP_REPS = 2000      # ~0.6 s per group here; the CI endpoints move by < 0.01 against 50,000 reps
 CI = 0.95
@@ -34,7 +37,8 @@ FILES = ("summary.md", "summary.csv", "summary.json", "summary.png")
 
 CSV_COLUMNS = ("dataset", "algo", "setting", "seeds", "success_mean", "success_mean_ci_low", "success_mean_ci_high",
                "success_iqm", "success_iqm_ci_low", "success_iqm_ci_high", "time_to_goal_s", "crash_rate",
-               "wall_s", "test_episodes", "unfinished")
+               "wall_s", "test_episodes", "unfinished", "robust_seeds", "robust_mean", "robust_mean_ci_low",
+               "robust_mean_ci_high", "robust_jitter")
 
 
 class SummaryError(ValueError):
@@ -59,7 +63,7 @@ def collect(sweep_dir: "str | Path") -> list[dict]:
         out.append({"folder": str(folder), "dataset": str(cfg.get("dataset", parts[0])),
                     "algo": str(cfg.get("algo", parts[1])), "setting": "/".join(parts[2:-1]),
                     "seed": int(cfg.get("seed", parts[-1][1:])), "final": final if isinstance(final, dict) else None,
-                    "wall_s": report.get("wall_s")})
+                    "wall_s": report.get("wall_s"), "robust": read_json(folder / ROBUST_FILE)})
     return out
 
 
@@ -112,6 +116,13 @@ def aggregate(records: list[dict], reps: int = BOOTSTRAP_REPS) -> list[dict]:
         else:
             row.update(success_mean=None, success_mean_ci=None, success_iqm=None, success_iqm_ci=None,
                        time_to_goal_s=None, crash_rate=None, wall_s=None, test_episodes=0)
+        robust = [r["robust"] for r in done if isinstance(r.get("robust"), dict)]
+        jitters = {tuple(x.get("start_jitter") or ()) for x in robust}
+        row.update(robust_seeds=len(robust), robust_mean=None, robust_mean_ci=None,
+                   robust_jitter=list(next(iter(jitters))) if len(jitters) == 1 else None)
+        if robust and len(jitters) == 1:   # mixed jitters are not one number
+            point, ci = _interval(np.array([float(x["success_rate"]) for x in robust]), reps)
+            row.update(robust_mean=float(point[0]), robust_mean_ci=[float(ci[0, 0]), float(ci[1, 0])])
         rows.append(row)
     return rows
 
@@ -130,19 +141,25 @@ def _num(x, unit: str = "", digits: int = 1) -> str:
 
 
 def markdown(rows: list[dict], sweep_dir: Path) -> str:
+    robust = any(r["robust_mean"] is not None for r in rows)
+    jit = next((r["robust_jitter"] for r in rows if r["robust_jitter"]), None)
     head = ("| dataset | algo | setting | seeds | success mean [95% CI] | success IQM [95% CI] | time-to-goal | "
-            "crash | wall / trial |")
+            "crash | wall / trial |" + (" wider starts: success mean [95% CI] |" if robust else ""))
     lines = [f"# Sweep {sweep_dir}", "",
              "Per-seed score: final test success of the trial's best.pt (test seeds 20000+i). CIs: stratified "
-             f"bootstrap over seeds (rliable, {CI:.0%}). Time-to-goal: mean over successful test episodes.", "",
-             head, "|---|---|---|---:|---:|---:|---:|---:|---:|"]
+             f"bootstrap over seeds (rliable, {CI:.0%}). Time-to-goal: mean over successful test episodes."
+             + (f" Wider starts: the same best.pt from starts up to {jit[0]:g} m / {jit[1]:g} rad off "
+                f"(python -m learn.sweep --robustness)." if robust and jit else ""), "",
+             head, "|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if robust else "")]
     for r in rows:
         seeds = f"{r['seeds']}" + (f" (+{r['unfinished']} unfinished)" if r["unfinished"] else "")
         wall = "-" if r["wall_s"] is None else f"{r['wall_s'] / 60:.1f} min"
+        extra = (f" {_pct(r['robust_mean'])}{_ci(r['robust_mean_ci'])}"
+                 + (f" (n={r['robust_seeds']})" if r["robust_seeds"] != r["seeds"] else "") + " |") if robust else ""
         lines.append(f"| {r['dataset']} | {r['algo']} | {r['setting'] or '-'} | {seeds} | "
                      f"{_pct(r['success_mean'])}{_ci(r['success_mean_ci'])} | "
                      f"{_pct(r['success_iqm'])}{_ci(r['success_iqm_ci'])} | {_num(r['time_to_goal_s'], ' s', 2)} | "
-                     f"{_pct(r['crash_rate'])} | {wall} |")
+                     f"{_pct(r['crash_rate'])} | {wall} |{extra}")
     return "\n".join(lines) + "\n"
 
 
@@ -154,7 +171,10 @@ def csv_text(rows: list[dict]) -> str:
         flat = {**r, "success_mean_ci_low": (r["success_mean_ci"] or [None, None])[0],
                 "success_mean_ci_high": (r["success_mean_ci"] or [None, None])[1],
                 "success_iqm_ci_low": (r["success_iqm_ci"] or [None, None])[0],
-                "success_iqm_ci_high": (r["success_iqm_ci"] or [None, None])[1]}
+                "success_iqm_ci_high": (r["success_iqm_ci"] or [None, None])[1],
+                "robust_mean_ci_low": (r["robust_mean_ci"] or [None, None])[0],
+                "robust_mean_ci_high": (r["robust_mean_ci"] or [None, None])[1],
+                "robust_jitter": "/".join(f"{v:g}" for v in r["robust_jitter"]) if r["robust_jitter"] else None}
         w.writerow(["" if flat[c] is None else (f"{flat[c]:.6g}" if isinstance(flat[c], float) else flat[c])
                     for c in CSV_COLUMNS])
     return buf.getvalue()
