@@ -446,9 +446,9 @@ def test_ctrl_c_is_never_a_traceback(trained, tmp_path, delay):
     env = {**os.environ, "MINARI_DATASETS_PATH": str(trained / "datasets"), "SDL_VIDEODRIVER": "dummy"}
     ck = trained / "run" / "checkpoints" / "best.pt"
     # (command, seconds its work lasts at least on a fast machine): the signal must land before the work is done
-    for cmd, lasts in ((["-m", "learn.evaluate", ck, "--episodes", "200", "--workers", "2", "--quiet"], 15),
-                       (["-m", "teleop", "--driver", "autopilot", "--episodes", "200", "--workers", "2", "--dataset",
-                         f"ki{int(delay)}", "--quiet"], 15),
+    for cmd, lasts in ((["-m", "learn.evaluate", ck, "--episodes", "40", "--workers", "2", "--quiet"], 20),
+                       (["-m", "teleop", "--driver", "autopilot", "--episodes", "40", "--workers", "2", "--dataset",
+                         f"ki{int(delay)}", "--quiet"], 20),
                        (["-m", "racecar_env.tracks", "--gallery", "400", "--out", tmp_path / "g.png", "--quiet"], 2)):
         p = subprocess.Popen([sys.executable, *map(str, cmd)], cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
