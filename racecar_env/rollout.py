@@ -154,9 +154,13 @@ class EnvPool:
         self._conns, self._procs = [], []
         self._tracks: dict[str, Track] = {}
         # Workers ignore Ctrl-C (SIGINT goes to the whole process group): the parent handles it and closes them,
-        # so an interrupted run prints no worker tracebacks. An ignored signal stays ignored across the spawn's exec.
+        # so an interrupted run prints no worker tracebacks: an ignored signal stays ignored across the spawn's exec.
+        # SIGINT is also *blocked* meanwhile: a Ctrl-C landing in this window then stays pending (Linux never
+        # discards a blocked signal) and reaches the restored handler, instead of being ignored and lost.
         main_thread = threading.current_thread() is threading.main_thread()
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        if main_thread:
+            old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             for _ in range(workers):
                 parent, child = ctx.Pipe()
@@ -168,6 +172,7 @@ class EnvPool:
         finally:
             if main_thread:
                 signal.signal(signal.SIGINT, old)
+                signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         for conn in self._conns:   # wait until every env is built, so a bad env argument surfaces here
             try:
                 status, payload = conn.recv()
