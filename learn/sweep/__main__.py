@@ -51,6 +51,8 @@ import os
 import sys
 from pathlib import Path
 
+from racecar_env import cli
+
 from ..config import ALGOS, ConfigError
 
 
@@ -74,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "start distribution (resumable), then rebuild DIR/summary.* with that column")
     p.add_argument("--start-jitter", type=_jitter, default=None, metavar="M,RAD",
                    help="with --robustness: how far off the recorded start (default 0.3,0.3; the data: 0.1,0.1)")
-    p.add_argument("--robust-episodes", type=int, default=None, metavar="N",
+    p.add_argument("--robust-episodes", type=cli.count, default=None, metavar="N",
                    help="with --robustness: test episodes per trial (default 20)")
     p.add_argument("--reps", type=int, default=None, metavar="N",
                    help="bootstrap resamples of the CIs (default 2000)")
@@ -123,8 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         if a.robustness:
             from .robustness import DEFAULT_EPISODES, DEFAULT_JITTER, evaluate_trials
             episodes = DEFAULT_EPISODES if a.robust_episodes is None else a.robust_episodes
-            if episodes < 1:
-                raise g.SweepError(f"--robust-episodes must be >= 1, got {episodes}")
             summarize(a.robustness, reps)            # checks the folder is a sweep before any work
             n = evaluate_trials(Path(a.robustness), a.start_jitter or DEFAULT_JITTER, episodes,
                                 emit=(lambda _: None) if a.quiet else emit)
