@@ -205,3 +205,27 @@ def test_grid_folders_settings_and_scoped_keys(tmp_path):
     assert parse_seeds("0-2,7") == [0, 1, 2, 7]
     with pytest.raises(SweepError, match="given twice"):
         build_plan(tmp_path, ["s_expert"], ["bc"], [0], ["steps=1", "steps=2"])
+
+
+def test_summary_pivot_is_the_results_table(tmp_path):
+    """summary.md ends with the table the README shows: a row per dataset, a column per algorithm, each cell the
+    mean success over the finished seeds with its CI and n; a trial without a final test is counted unfinished."""
+    from learn.sweep.summary import summarize
+    scores = {("clean", "bc"): [1.0, 1.0], ("clean", "iql"): [1.0, 0.5], ("messy", "bc"): [0.0, 0.5],
+              ("messy", "iql"): [1.0, None]}
+    for (dataset, algo), per_seed in scores.items():
+        for seed, score in enumerate(per_seed):
+            folder = tmp_path / "trials" / dataset / algo / f"s{seed}"
+            folder.mkdir(parents=True)
+            (folder / "config.json").write_text(json.dumps({"dataset": dataset, "algo": algo, "seed": seed}))
+            final = None if score is None else {
+                "success_rate": score, "crash_rate": 1 - score, "episodes": 2,
+                "per_episode": [{"outcome": "success", "time_to_goal": 10.0}] * int(2 * score)}
+            (folder / "eval.json").write_text(json.dumps({"final": final, "wall_s": 60.0 * (seed + 1)}))
+    summarize(tmp_path, reps=200)
+    md = (tmp_path / "summary.md").read_text()
+    table = md[md.index("### Success"):].splitlines()
+    assert table[2] == "| dataset | bc | iql |"
+    assert table[4].startswith("| clean | **100%** [100, 100] n=2 | **75%** [50, 100] n=2 |")
+    assert table[5].startswith("| messy | **25%** [0, 50] n=2 | **100%** [100, 100] n=1 |")
+    assert "| clean | 10.00 s / 1.5 min |" in md

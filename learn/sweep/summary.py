@@ -140,6 +140,10 @@ def _num(x, unit: str = "", digits: int = 1) -> str:
     return "-" if x is None else f"{x:.{digits}f}{unit}"
 
 
+def _minutes(seconds) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.1f} min"
+
+
 def markdown(rows: list[dict], sweep_dir: Path) -> str:
     robust = any(r["robust_mean"] is not None for r in rows)
     jit = next((r["robust_jitter"] for r in rows if r["robust_jitter"]), None)
@@ -153,13 +157,40 @@ def markdown(rows: list[dict], sweep_dir: Path) -> str:
              head, "|---|---|---|---:|---:|---:|---:|---:|---:|" + ("---:|" if robust else "")]
     for r in rows:
         seeds = f"{r['seeds']}" + (f" (+{r['unfinished']} unfinished)" if r["unfinished"] else "")
-        wall = "-" if r["wall_s"] is None else f"{r['wall_s'] / 60:.1f} min"
+        wall = _minutes(r["wall_s"])
         extra = (f" {_pct(r['robust_mean'])}{_ci(r['robust_mean_ci'])}"
                  + (f" (n={r['robust_seeds']})" if r["robust_seeds"] != r["seeds"] else "") + " |") if robust else ""
         lines.append(f"| {r['dataset']} | {r['algo']} | {r['setting'] or '-'} | {seeds} | "
                      f"{_pct(r['success_mean'])}{_ci(r['success_mean_ci'])} | "
                      f"{_pct(r['success_iqm'])}{_ci(r['success_iqm_ci'])} | {_num(r['time_to_goal_s'], ' s', 2)} | "
                      f"{_pct(r['crash_rate'])} | {wall} |{extra}")
+    return "\n".join(lines) + "\n" + pivot(rows)
+
+
+def pivot(rows: list[dict]) -> str:
+    """The same rows as tables people read: one row per dataset, one column per algorithm (+ setting); a cell is
+    the success mean over seeds with its CI and n. Then time-to-goal / wall-clock, and wider starts if measured."""
+    cols = list(dict.fromkeys((r["algo"], r["setting"]) for r in rows))
+    datasets = list(dict.fromkeys(r["dataset"] for r in rows))
+    cell = {(r["dataset"], r["algo"], r["setting"]): r for r in rows}
+    names = [f"{a} {st}".strip() for a, st in cols]
+
+    def table(title: str, fmt) -> list[str]:
+        out = ["", f"### {title}", "", "| dataset | " + " | ".join(names) + " |", "|---|" + "---|" * len(cols)]
+        for d in datasets:
+            out.append(f"| {d} | " + " | ".join(fmt(cell[(d, *c)]) if (d, *c) in cell else "-" for c in cols) + " |")
+        return out
+
+    def success(r, key="success_mean", n="seeds"):
+        if r.get(key) is None:
+            return "-" + (f" ({r['unfinished']} unfinished)" if r.get("unfinished") and key == "success_mean" else "")
+        return f"**{_pct(r[key])}**{_ci(r[key + '_ci'])} n={r[n]}"
+
+    lines = table("Success (mean over seeds, 95% CI, n seeds)", success)
+    lines += table("Time-to-goal / wall-clock per trial",
+                   lambda r: f"{_num(r['time_to_goal_s'], ' s', 2)} / {_minutes(r['wall_s'])}")
+    if any(r.get("robust_mean") is not None for r in rows):
+        lines += table("Wider starts (mean over seeds, 95% CI)", lambda r: success(r, "robust_mean", "robust_seeds"))
     return "\n".join(lines) + "\n"
 
 
