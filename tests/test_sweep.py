@@ -221,11 +221,13 @@ def test_summary_pivot_is_the_results_table(tmp_path):
             final = None if score is None else {
                 "success_rate": score, "crash_rate": 1 - score, "episodes": 2,
                 "per_episode": [{"outcome": "success", "time_to_goal": 10.0}] * int(2 * score)}
-            (folder / "eval.json").write_text(json.dumps({"final": final, "wall_s": 60.0 * (seed + 1)}))
+            first90 = {"step": 1000, "wall_s": 30.0 * (seed + 1)} if score and score >= 0.9 else None
+            (folder / "eval.json").write_text(json.dumps({"final": final, "wall_s": 60.0 * (seed + 1),
+                                                          "first_eval_ge_90pct": first90}))
     summarize(tmp_path, reps=200)
     md = (tmp_path / "summary.md").read_text()
     table = md[md.index("### Success"):].splitlines()
     assert table[2] == "| dataset | bc | iql |"
     assert table[4].startswith("| clean | **100%** [100, 100] n=2 | **75%** [50, 100] n=2 |")
     assert table[5].startswith("| messy | **25%** [0, 50] n=2 | **100%** [100, 100] n=1 |")
-    assert "| clean | 10.00 s / 1.5 min |" in md
+    assert "| clean | 10.00 s / 1.5 min / 0.8 min (2/2) | 10.00 s / 1.5 min / 0.5 min (1/2) |" in md

@@ -12,6 +12,8 @@ test success rate of the trial's best.pt (eval.json `final`, test seeds 20000+i)
   time_to_goal_s    mean over the successful test episodes of all seeds (None if none succeeded)
   crash_rate        mean over seeds of the test crash rate
   wall_s            mean wall-clock of a trial (training + evaluations, summed over resumes)
+  first90_s         median wall-clock to the trial's first periodic evaluation at >= 90% success that could become
+                    best.pt (eval.json first_eval_ge_90pct), over the seeds that had one; first90_seeds counts them
   robust_mean       mean over seeds of the success from a wider start distribution (robustness.json, written by
                     python -m learn.sweep --robustness DIR), with a 95% bootstrap CI; None where no trial has one
 """
@@ -37,7 +39,7 @@ FILES = ("summary.md", "summary.csv", "summary.json", "summary.png")
 
 CSV_COLUMNS = ("dataset", "algo", "setting", "seeds", "success_mean", "success_mean_ci_low", "success_mean_ci_high",
                "success_iqm", "success_iqm_ci_low", "success_iqm_ci_high", "time_to_goal_s", "crash_rate",
-               "wall_s", "test_episodes", "unfinished", "robust_seeds", "robust_mean", "robust_mean_ci_low",
+               "wall_s", "first90_s", "first90_seeds", "test_episodes", "unfinished", "robust_seeds", "robust_mean", "robust_mean_ci_low",
                "robust_mean_ci_high", "robust_jitter")
 
 
@@ -63,7 +65,7 @@ def collect(sweep_dir: "str | Path") -> list[dict]:
         out.append({"folder": str(folder), "dataset": str(cfg.get("dataset", parts[0])),
                     "algo": str(cfg.get("algo", parts[1])), "setting": "/".join(parts[2:-1]),
                     "seed": int(cfg.get("seed", parts[-1][1:])), "final": final if isinstance(final, dict) else None,
-                    "wall_s": report.get("wall_s"), "robust": read_json(folder / ROBUST_FILE)})
+                    "wall_s": report.get("wall_s"), "first90": report.get("first_eval_ge_90pct"), "robust": read_json(folder / ROBUST_FILE)})
     return out
 
 
@@ -107,15 +109,18 @@ def aggregate(records: list[dict], reps: int = BOOTSTRAP_REPS) -> list[dict]:
             ttg = [e["time_to_goal"] for r in done for e in r["final"].get("per_episode", [])
                    if e.get("outcome") == "success" and e.get("time_to_goal") is not None]
             walls = [float(r["wall_s"]) for r in done if r["wall_s"] is not None]
+            first90 = [float(r["first90"]["wall_s"]) for r in done if isinstance(r.get("first90"), dict)]
             row.update(success_mean=float(point[0]), success_mean_ci=[float(ci[0, 0]), float(ci[1, 0])],
                        success_iqm=float(point[1]), success_iqm_ci=[float(ci[0, 1]), float(ci[1, 1])],
                        time_to_goal_s=float(np.mean(ttg)) if ttg else None,
                        crash_rate=float(np.mean([r["final"]["crash_rate"] for r in done])),
                        wall_s=float(np.mean(walls)) if walls else None,
+                       first90_s=float(np.median(first90)) if first90 else None, first90_seeds=len(first90),
                        test_episodes=int(done[0]["final"].get("episodes", 0)))
         else:
             row.update(success_mean=None, success_mean_ci=None, success_iqm=None, success_iqm_ci=None,
-                       time_to_goal_s=None, crash_rate=None, wall_s=None, test_episodes=0)
+                       time_to_goal_s=None, crash_rate=None, wall_s=None, first90_s=None, first90_seeds=0,
+                       test_episodes=0)
         robust = [r["robust"] for r in done if isinstance(r.get("robust"), dict)]
         jitters = {tuple(x.get("start_jitter") or ()) for x in robust}
         row.update(robust_seeds=len(robust), robust_mean=None, robust_mean_ci=None,
@@ -187,8 +192,9 @@ def pivot(rows: list[dict]) -> str:
         return f"**{_pct(r[key])}**{_ci(r[key + '_ci'])} n={r[n]}"
 
     lines = table("Success (mean over seeds, 95% CI, n seeds)", success)
-    lines += table("Time-to-goal / wall-clock per trial",
-                   lambda r: f"{_num(r['time_to_goal_s'], ' s', 2)} / {_minutes(r['wall_s'])}")
+    lines += table("Time-to-goal / wall-clock per trial / to the first >= 90% evaluation (median, seeds that had one)",
+                   lambda r: f"{_num(r['time_to_goal_s'], ' s', 2)} / {_minutes(r['wall_s'])} / "
+                             f"{_minutes(r['first90_s'])} ({r['first90_seeds']}/{r['seeds']})")
     if any(r.get("robust_mean") is not None for r in rows):
         lines += table("Wider starts (mean over seeds, 95% CI)", lambda r: success(r, "robust_mean", "robust_seeds"))
     return "\n".join(lines) + "\n"
