@@ -19,10 +19,11 @@ show a worse ratio than real ones. The machine's other load moves both numbers: 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
-import sys
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -79,7 +80,6 @@ def measure(a: argparse.Namespace, work: Path) -> int:
           f"{os.getloadavg()[0]:.1f}", flush=True)
 
     # --- sequential: what the sweep replaces ---
-    import json
     t0 = time.perf_counter()
     seq_walls = []
     if a.baseline == "cli":

@@ -231,3 +231,4 @@ def test_summary_pivot_is_the_results_table(tmp_path):
     assert table[4].startswith("| clean | **100%** [100, 100] n=2 | **75%** [50, 100] n=2 |")
     assert table[5].startswith("| messy | **25%** [0, 50] n=2 | **100%** [100, 100] n=1 |")
     assert "| clean | 10.00 s / 1.5 min / 0.8 min (2/2) | 10.00 s / 1.5 min / 0.5 min (1/2) |" in md
+    assert "| messy | iql | - | 1 (+1 unfinished) |" in md

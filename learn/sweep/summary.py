@@ -39,8 +39,8 @@ FILES = ("summary.md", "summary.csv", "summary.json", "summary.png")
 
 CSV_COLUMNS = ("dataset", "algo", "setting", "seeds", "success_mean", "success_mean_ci_low", "success_mean_ci_high",
                "success_iqm", "success_iqm_ci_low", "success_iqm_ci_high", "time_to_goal_s", "crash_rate",
-               "wall_s", "first90_s", "first90_seeds", "test_episodes", "unfinished", "robust_seeds", "robust_mean", "robust_mean_ci_low",
-               "robust_mean_ci_high", "robust_jitter")
+               "wall_s", "first90_s", "first90_seeds", "test_episodes", "unfinished", "robust_seeds", "robust_mean",
+               "robust_mean_ci_low", "robust_mean_ci_high", "robust_jitter")
 
 
 class SummaryError(ValueError):
@@ -65,7 +65,8 @@ def collect(sweep_dir: "str | Path") -> list[dict]:
         out.append({"folder": str(folder), "dataset": str(cfg.get("dataset", parts[0])),
                     "algo": str(cfg.get("algo", parts[1])), "setting": "/".join(parts[2:-1]),
                     "seed": int(cfg.get("seed", parts[-1][1:])), "final": final if isinstance(final, dict) else None,
-                    "wall_s": report.get("wall_s"), "first90": report.get("first_eval_ge_90pct"), "robust": read_json(folder / ROBUST_FILE)})
+                    "wall_s": report.get("wall_s"), "first90": report.get("first_eval_ge_90pct"),
+                    "robust": read_json(folder / ROBUST_FILE)})
     return out
 
 
@@ -186,9 +187,9 @@ def pivot(rows: list[dict]) -> str:
             out.append(f"| {d} | " + " | ".join(fmt(cell[(d, *c)]) if (d, *c) in cell else "-" for c in cols) + " |")
         return out
 
-    def success(r, key="success_mean", n="seeds"):
+    def success(r, key="success_mean", n="seeds", unfinished=True):
         if r.get(key) is None:
-            return "-" + (f" ({r['unfinished']} unfinished)" if r.get("unfinished") and key == "success_mean" else "")
+            return "-" + (f" ({r['unfinished']} unfinished)" if unfinished and r["unfinished"] else "")
         return f"**{_pct(r[key])}**{_ci(r[key + '_ci'])} n={r[n]}"
 
     lines = table("Success (mean over seeds, 95% CI, n seeds)", success)
@@ -196,7 +197,8 @@ def pivot(rows: list[dict]) -> str:
                    lambda r: f"{_num(r['time_to_goal_s'], ' s', 2)} / {_minutes(r['wall_s'])} / "
                              f"{_minutes(r['first90_s'])} ({r['first90_seeds']}/{r['seeds']})")
     if any(r.get("robust_mean") is not None for r in rows):
-        lines += table("Wider starts (mean over seeds, 95% CI)", lambda r: success(r, "robust_mean", "robust_seeds"))
+        lines += table("Wider starts (mean over seeds, 95% CI)",
+                       lambda r: success(r, "robust_mean", "robust_seeds", unfinished=False))
     return "\n".join(lines) + "\n"
 
 
