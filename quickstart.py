@@ -34,8 +34,9 @@ class QuickstartConfig:
     dataset: str = "quickstart_s_expert"
     track: str = "s_curve"
     demos: int = 30               # expert autopilot episodes
-    bc_steps: int | None = None   # BC pretraining updates (None: learn's default, 5000)
-    steps: int | None = None      # TD3+BC updates after pretraining (None: learn's default, 4000)
+    bc_steps: int | None = None   # BC pretraining updates (None: learn's default)
+    steps: int | None = None      # TD3+BC updates after pretraining (None: learn's default)
+    eval_every: int | None = None  # updates between periodic evaluations (None: learn's default)
     eval_episodes: int = 50       # seeded evaluation episodes (default start jitter)
     videos: int = 3               # evaluation episodes rendered to MP4
     seed: int = 0
@@ -80,8 +81,11 @@ def _updates(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
+    from learn.config import RunConfig, TD3BCConfig, default_of
     from racecar_env import cli
     d = QuickstartConfig()
+    learn_default = {"bc_steps": default_of(TD3BCConfig, "bc_steps"), "steps": default_of(TD3BCConfig, "steps"),
+                     "eval_every": default_of(RunConfig, "eval_every")}
     ap = cli.ArgumentParser(prog="python quickstart.py", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=d.out, help=f"run folder (default {d.out})")
@@ -89,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--track", default=d.track, help=f"track name or .json path (default {d.track})")
     ap.add_argument("--demos", type=cli.count, default=d.demos, help=f"autopilot demos to record (default {d.demos})")
     ap.add_argument("--bc-steps", type=_updates, default=d.bc_steps,
-                    help="BC pretraining updates (default: learn's, 5000)")
-    ap.add_argument("--steps", type=_updates, default=d.steps, help="TD3+BC updates (default: learn's, 4000)")
+                    help=f"BC pretraining updates (default: learn's, {learn_default['bc_steps']})")
+    ap.add_argument("--steps", type=_updates, default=d.steps, help=f"TD3+BC updates (default: learn's, {learn_default['steps']})")
+    ap.add_argument("--eval-every", type=_updates, default=d.eval_every,
+                    help="updates between periodic evaluations, which pick best.pt (default: learn's, "
+                         f"{learn_default['eval_every']})")
     ap.add_argument("--eval-episodes", type=cli.count, default=d.eval_episodes,
                     help=f"seeded evaluation episodes (default {d.eval_episodes})")
     ap.add_argument("--videos", type=cli.count, default=d.videos,
@@ -148,7 +155,7 @@ def _main(cfg: QuickstartConfig) -> int:
         else:
             shutil.rmtree(train_dir, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
             extra = []
-        for flag, value in (("--bc-steps", cfg.bc_steps), ("--steps", cfg.steps)):
+        for flag, value in (("--bc-steps", cfg.bc_steps), ("--steps", cfg.steps), ("--eval-every", cfg.eval_every)):
             extra += [flag, str(value)] if value is not None else []
         run([py, "-m", "learn", "--dataset", cfg.dataset, "--algo", "td3bc", "--seed", str(cfg.seed),
              "--final-eval-episodes", str(cfg.eval_episodes), "--out", str(train_dir), *extra, *quiet],

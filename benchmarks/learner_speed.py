@@ -11,8 +11,10 @@ GFLOP/s: the matmul FLOPs of one update of each side (counted from the operand s
 forward and backward, averaged over a TD3+BC actor period) divided by its time per update, next to the practical
 peak of this core at that precision (a 2048^3 matmul, best of each round).
 
-    python benchmarks/learner_speed.py [--rounds 5] [--threads 1] [--fp32] [--algos td3bc,cql,iql]
+    python benchmarks/learner_speed.py [--rounds 5] [--threads 1] [--fp32] [--compile] [--algos td3bc,cql,iql]
                                        [--runs runs/*/eval.json]
+--compile runs ours as `python -m learn --compile` does (critics torch.compile'd; the reference stays CORL's eager
+code) and prints the one-off compile time.
 Last line: `ratio td3bc=X cql=Y iql=Z` (ours / reference updates per second, median over rounds).
 """
 from __future__ import annotations
@@ -31,7 +33,7 @@ from torch.utils.flop_counter import flop_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks import corl_reference as corl  # noqa: E402
-from learn.algos import make_agent  # noqa: E402
+from learn.algos import compile_critics, make_agent  # noqa: E402
 from learn.config import TrainConfig  # noqa: E402
 from learn.data import ReplayBuffer  # noqa: E402
 from learn.encoding import FEATURE_DIM, Encoder  # noqa: E402
@@ -62,6 +64,13 @@ class Sides:
         buffer = ReplayBuffer(*arrays, encoder=Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)))
         self.updater = Updater(make_agent(cfg.algo, FEATURE_DIM, cfg.device), buffer, cfg,
                                torch.Generator().manual_seed(0))
+        self.compile_s = 0.0
+        if cfg.run.compile:   # compiled at the first updates: timed here so the warm-up below is steady state
+            compile_critics(self.updater.agent)
+            t = time.perf_counter()
+            for _ in range(3):
+                self.updater(pretrain=False)
+            self.compile_s = time.perf_counter() - t
         self.ref = corl.make(algo, cfg.algo, FEATURE_DIM)
         self.ref_buf = corl.ReplayBuffer(*arrays)
         self.bf16 = cfg.bf16
@@ -123,7 +132,9 @@ def bench(algo: str, cfg: TrainConfig, n: int, rounds: int, peaks: list[float]) 
     dtype = torch.bfloat16 if cfg.bf16 else torch.float32
     time_block(s.ours, max(4, n // 5))        # warm-up: allocator, oneDNN primitives
     time_block(s.reference, max(4, n // 5))
-    fl_ours, fl_ref = flops_per_update(s.ours), flops_per_update(s.reference)
+    # compiled kernels bypass the dispatcher the counter watches; the matmuls are the same as eager's
+    fl_ours = flops_per_update((Sides(algo, cfg.replace(compile=False)) if cfg.run.compile else s).ours)
+    fl_ref = flops_per_update(s.reference)
     t_ours, t_ref = [], []
     for r in range(rounds):                  # interleaved, the order flipped every round
         pair = [(t_ours, s.ours), (t_ref, s.reference)]
@@ -134,7 +145,8 @@ def bench(algo: str, cfg: TrainConfig, n: int, rounds: int, peaks: list[float]) 
     return {"ours": 1 / statistics.median(t_ours), "ref": 1 / statistics.median(t_ref),
             "ratio": statistics.median(ratios), "lo": min(ratios), "hi": max(ratios),
             "gf_ours": fl_ours / 1e9, "gf_ref": fl_ref / 1e9,
-            "gfs_ours": fl_ours / 1e9 / min(t_ours), "gfs_ref": fl_ref / 1e9 / min(t_ref)}
+            "gfs_ours": fl_ours / 1e9 / min(t_ours), "gfs_ref": fl_ref / 1e9 / min(t_ref),
+            "compile_s": s.compile_s}
 
 
 def time_to_90(paths: list[str]) -> None:
@@ -152,6 +164,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="torch threads of both sides (default: training's)")
     p.add_argument("--fp32", action="store_true", help="both sides in float32 (default: the precision training "
                    "uses, bf16 autocast on CPUs with native bf16)")
+    p.add_argument("--compile", action="store_true", help="ours with its critics torch.compile'd (learn --compile)")
     p.add_argument("--algos", default="td3bc,cql,iql")
     p.add_argument("--updates", type=float, default=1.0, help="scale the updates per round (default 1 = "
                    + ", ".join(f"{k} {v}" for k, v in UPDATES.items()) + ")")
@@ -159,7 +172,7 @@ def main(argv=None) -> int:
                    "the first periodic eval with >= 90%% success")
     a = p.parse_args(argv)
     algos = [x for x in a.algos.split(",") if x]
-    base = {"out": "-", "precision": "fp32" if a.fp32 else "auto", "device": "cpu"}
+    base = {"out": "-", "precision": "fp32" if a.fp32 else "auto", "device": "cpu", "compile": a.compile}
     if a.threads is not None:
         base["threads"] = a.threads
     cfgs = {algo: TrainConfig.build(algo=algo, **base) for algo in algos}
@@ -168,14 +181,16 @@ def main(argv=None) -> int:
     prec = "bf16 autocast" if first.bf16 else "fp32"
     print(f"both sides: {prec}, {torch.get_num_threads()} thread(s), batch {first.algo.batch_size}, hidden "
           f"{'x'.join(map(str, first.algo.hidden))}, {N_TRANSITIONS} synthetic transitions x {FEATURE_DIM} features; "
-          f"{a.rounds} interleaved rounds; torch {torch.__version__}")
+          f"{a.rounds} interleaved rounds; torch {torch.__version__}"
+          f"{'; ours with compiled critics' if a.compile else ''}")
     results, peaks = {}, []
     for algo, cfg in cfgs.items():
         n = max(2, round(UPDATES[algo] * a.updates))
         r = results[algo] = bench(algo, cfg, n, a.rounds, peaks)
         print(f"{algo:6s} ours {r['ours']:7.1f} upd/s  reference {r['ref']:7.1f} upd/s  x{r['ratio']:.2f} "
               f"(rounds {r['lo']:.2f}-{r['hi']:.2f})  |  GFLOP/update ours {r['gf_ours']:.3f} ref {r['gf_ref']:.3f}; "
-              f"GFLOP/s ours {r['gfs_ours']:.0f} ref {r['gfs_ref']:.0f}", flush=True)
+              f"GFLOP/s ours {r['gfs_ours']:.0f} ref {r['gfs_ref']:.0f}"
+              + (f"  |  compiled in {r['compile_s']:.0f} s" if a.compile else ""), flush=True)
     if peaks:
         peak = max(peaks)
         print(f"peak ({PEAK_N}^3 {'bf16' if first.bf16 else 'fp32'} matmul, same thread count): best {peak:.0f} "

@@ -153,9 +153,10 @@ def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float
 class CQL:
     """CQL (Kumar et al. 2020), SAC-based as CORL's cql.py: twin critics learn r + gamma * min Q'(s', a' ~ pi) plus the
     conservative gap (cql_penalty) over uniform, current-policy and next-policy actions; the tanh-Gaussian actor
-    maximises min Q - alpha * log pi with auto-tuned temperature alpha. With cql_target_gap > 0 the penalty's weight
-    is a Lagrange multiplier tuned to hold the gap at that target (the paper's CQL-Lagrange). The BC warm-up is the
-    authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics already learn."""
+    maximises min Q - alpha * log pi with auto-tuned temperature alpha. With cql_lagrange the penalty's weight is a
+    Lagrange multiplier tuned to hold the gap at cql_target_gap (the paper's CQL-Lagrange); with
+    cql_max_target_backup the TD target takes the best of the n policy samples at s' (the paper's max-backup). The
+    BC warm-up is the authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics learn."""
 
     def __init__(self, cfg: CQLConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
@@ -191,14 +192,15 @@ class CQL:
 
         reward = c.reward_scale * b.reward
         with torch.no_grad():
-            target_q = self.critic_target(b.next_obs, next_a[:, 0]).min(0).values
+            if c.cql_max_target_backup:   # (B, n) samples at s' -> the best one per state
+                target_q = self.critic_target(b.next_obs, next_a).min(0).values.max(-1).values
+            else:
+                target_q = self.critic_target(b.next_obs, next_a[:, 0]).min(0).values
             target = reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
         # one critic pass over [data action | n random | n current-policy | n next-policy] actions per state
         rand_a = torch.rand(B, n, ACT_DIM, device=b.obs.device) * 2 - 1
         all_a = torch.cat([b.action.unsqueeze(1), rand_a, cur_a.detach(), next_a.detach()], dim=1)
-        k = all_a.shape[1]
-        obs_rep = b.obs.unsqueeze(1).expand(B, k, b.obs.shape[1]).reshape(B * k, -1)
-        q_all = self.critic(obs_rep, all_a.reshape(B * k, ACT_DIM)).view(2, B, k)
+        q_all = self.critic(b.obs, all_a)   # (2, B, 1 + 3n)
         q_data = q_all[:, :, 0]
         td_loss = (q_data - target).pow(2).mean(1).sum()
         log_density = torch.cat([torch.full((B, n), self.log_uniform_density, device=b.obs.device),
@@ -325,6 +327,22 @@ class IQL:
                 self.it = int(v)
             else:
                 getattr(self, k).load_state_dict(v)
+
+
+def compile_critics(agent) -> list[str]:
+    """torch.compile the networks an update runs but evaluation never does (critics, their targets, IQL's value):
+    inductor fuses their bias, ReLU and bf16 casts around the matmuls. Actors stay eager: evaluation calls them with
+    every batch size, and each new shape would compile again. Only `forward` is replaced, so state_dicts and
+    checkpoints are unchanged. Where compiling fails (no C++ compiler) dynamo falls back to eager."""
+    import torch._dynamo
+    torch._dynamo.config.suppress_errors = True
+    done = []
+    for name in ("critic", "critic_target", "value"):
+        net = getattr(agent, name, None)
+        if net is not None:
+            net.forward = torch.compile(net.forward)
+            done.append(name)
+    return done
 
 
 AGENTS = {"bc": BC, "td3bc": TD3BC, "cql": CQL, "iql": IQL}

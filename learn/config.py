@@ -72,8 +72,9 @@ class BCConfig(AlgoConfig):
 class TD3BCConfig(AlgoConfig):
     """TD3+BC (Fujimoto & Gu 2021)."""
     name: typing.ClassVar[str] = "td3bc"
-    steps: int = opt(4_000, "TD3+BC updates after the BC pretraining phase", lo=0)
-    bc_steps: int = opt(5_000, "BC pretraining updates (the critics learn the cloned policy's value meanwhile)",
+    steps: int = opt(7_000, "TD3+BC updates after the BC pretraining phase", lo=0)
+    bc_steps: int = opt(2_000, "BC pretraining updates (the critics learn the cloned policy's value meanwhile); "
+                               "cloning keyboard data past ~3k updates overfits it, and TD3+BC would start there",
                         lo=0)
     alpha: float = opt(0.2, "weight of Q against BC, lambda = alpha / mean|Q|; the paper's 2.5 drives into the "
                             "walls on this task's expert data; lower = closer to the data", lo=0)
@@ -112,6 +113,10 @@ class CQLConfig(CriticDrivenConfig):
                                               "barely count and the actor exploits them). Off (CORL's "
                                               "cql_importance_sample=False): every sample counts alike, so Q is "
                                               "pushed down wherever the policy goes")
+    cql_max_target_backup: bool = opt(False, "the paper's max-backup: the TD target takes the best of the "
+                                              "--cql-n-actions policy samples at s' (under the critics' minimum) "
+                                              "instead of one sample, offsetting the downward drift of a target "
+                                              "that bootstraps from actions the penalty pushes down")
     cql_n_actions: int = opt(10, "sampled actions per state and proposal (uniform, policy at s, policy at s') for "
                                  "the soft maximum", lo=1)
     temperature_lr: float = opt(3e-4, "entropy temperature learning rate (tuned in the CQL phase only; 3e-3 let "
@@ -155,6 +160,9 @@ class RunConfig:
                               "dataset's track, or random:test when the dataset holds many tracks")
     eval_workers: str = opt("auto", "env processes for evaluation: auto (one per CPU), or a number (1 = serial)")
     threads: int = opt(1, "torch intra-op threads (1 measured fastest on 2 shared cores)", lo=1)
+    compile: bool = opt(False, "torch.compile the critics and the value network (inductor; needs a C++ compiler, "
+                               "falls back to eager without one): fused element-wise kernels, +4-7%% CQL and IQL "
+                               "updates/s alone and +10-17%% beside another job here, after 5-20 s of compiling")
     precision: str = opt("auto", "bf16 autocasts hidden layers (outputs stay fp32); auto = bf16 where the CPU has "
                                  "native bf16 (AVX512-BF16/AMX)", choices=("auto", "fp32", "bf16"))
     device: str = opt("auto", "where networks, data and sampling live: auto (cuda if available), cpu or cuda",
@@ -169,7 +177,7 @@ class RunConfig:
 
 
 #: RunConfig fields a resumed run may change: they steer the run, not what it learns.
-RUN_CONTROL = ("steps", "eval_every", "eval_episodes", "final_eval_episodes", "eval_workers", "threads",
+RUN_CONTROL = ("steps", "eval_every", "eval_episodes", "final_eval_episodes", "eval_workers", "threads", "compile",
                "device", "log_every", "save_every_s")
 
 
@@ -259,6 +267,9 @@ def default_of(cls, name: str):
     return f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
 
 
+_BOOL_WORDS = {"true": True, "false": False, "yes": True, "no": False, "on": True, "off": False}
+
+
 def _check(cls, name: str, value, source: str):
     """Coerce `value` to the field's type and check its range; ConfigError names the field."""
     f = next(f for f in fields(cls) if f.name == name)
@@ -266,6 +277,8 @@ def _check(cls, name: str, value, source: str):
     meta = f.metadata
     try:
         if kind is bool:
+            if isinstance(value, str) and value.strip().lower() in _BOOL_WORDS:   # --set cql_lagrange=true
+                value = _BOOL_WORDS[value.strip().lower()]
             if not isinstance(value, bool):
                 raise TypeError
         elif kind is int:

@@ -135,13 +135,18 @@ class EnsembleCritic(nn.Module):
         self.layers = nn.ModuleList(EnsembleLinear(n, sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor, members: int | None = None) -> torch.Tensor:
-        """Q of every member (or of the first `members`), shape (n, B)."""
+        """Q of every member (or of the first `members`): action (B, A) -> (n, B), or K actions per state
+        (B, K, A) -> (n, B, K). (Computing the first layer's observation part once per state instead of K times
+        measured slower: that layer is bound by writing its (n, B*K, hidden) output, not by its FLOPs.)"""
         n = members or self.n
-        x = torch.cat([obs, action], dim=-1)
+        lead = action.shape[:-1]
+        if action.dim() == 3:
+            obs = obs.unsqueeze(1).expand(*lead, obs.shape[-1])
+        x = torch.cat([obs, action], dim=-1).reshape(-1, obs.shape[-1] + action.shape[-1])
         x = x.unsqueeze(0).expand(n, *x.shape)
         for layer in self.layers[:-1]:
             x = F.relu_(layer(x, n))   # in place: one less (n, B, hidden) buffer per layer
-        return fp32(lambda h: self.layers[-1](h, n), x).squeeze(-1)
+        return fp32(lambda h: self.layers[-1](h, n), x).view(n, *lead)
 
 
 class ValueNet(nn.Module):

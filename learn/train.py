@@ -25,7 +25,7 @@ from racecar_env.rollout import EnvPool, resolve_workers
 from racecar_env.tracks import Track, TrackError, load_track
 
 from . import checkpoint as ckpt
-from .algos import make_agent
+from .algos import compile_critics, make_agent
 from .config import ConfigError, TrainConfig
 from .data import ReplayBuffer, TrainingData, load_training_data
 from .encoding import FEATURE_DIM, Encoder
@@ -169,11 +169,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
         history, best = list(resumed["history"]), resumed["best"]
         torch.set_rng_state(resumed["rng"]["torch"])
         gen.set_state(resumed["rng"]["sampler"])
+    compiled = compile_critics(agent) if run.compile else []
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.json")
     track_text = eval_track if isinstance(eval_track, str) else eval_track.name
     log(f"{run.algo} on {data.label} ({len(data.episodes)} episodes on {len(data.tracks)} track(s), {len(buffer)} "
-        f"transitions; evaluated on {track_text}; {device}, {'bf16' if cfg.bf16 else 'fp32'}); "
+        f"transitions; evaluated on {track_text}; {device}, {'bf16' if cfg.bf16 else 'fp32'}"
+        f"{', compiled ' + '+'.join(compiled) if compiled else ''}); "
         f"{'resuming at' if resumed else 'starting at'} step {step}/{cfg.total_steps}; run folder {out}")
 
     writer = SummaryWriter(str(out / "tb"), purge_step=step if resumed else None)

@@ -192,6 +192,29 @@ def test_ensemble_critic_equals_separate_critics():
                 h = torch.relu(h)
         torch.testing.assert_close(q[m], h.squeeze(-1), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ens(obs, act, members=1)[0], q[0])
+    many = torch.rand(5, 4, 2) * 2 - 1   # K actions per state (CQL's sampled actions): Q of each, per state
+    torch.testing.assert_close(ens(obs, many), torch.stack([ens(obs, many[:, k]) for k in range(4)], -1))
+
+
+def test_cql_max_backup_bootstraps_from_the_best_policy_sample():
+    """Q'(s', a) = a_0 (the steering): the max-backup target takes the largest of the n samples, the default one
+    sample; both stop at terminations."""
+    torch.manual_seed(0)
+    cfgs = [ALGO_CONFIGS["cql"](gamma=0.5, cql_n_actions=8, cql_max_target_backup=mb) for mb in (False, True)]
+    b = Batch(torch.zeros(64, FEATURE_DIM), torch.zeros(64, 2), torch.zeros(64), torch.zeros(64, FEATURE_DIM),
+              torch.zeros(64))
+    targets = []
+    for cfg in cfgs:
+        torch.manual_seed(1)
+        agent = CQL(cfg, FEATURE_DIM)
+        _constant_critic(agent.critic_target, 0.0)
+        with torch.no_grad():
+            agent.critic_target.layers[0].weight[:, FEATURE_DIM, 0] = 1.0   # h0 = relu(steering), Q' = h0
+            agent.critic_target.layers[1].weight[:, 0, 0] = 1.0
+            agent.critic_target.layers[2].weight[:, 0, 0] = 1.0
+        targets.append(float(agent.update(b)["q/target"]))
+    one, best = targets
+    assert 0 < one < best < 0.5        # the mean of max(0, a) over one sample < over the best of 8, all < gamma
 
 
 def test_iql_value_targets_stop_at_terminations():
@@ -268,3 +291,27 @@ def test_gaussian_actor_log_prob_is_the_squashed_gaussian_density():
     ref = TransformedDistribution(Normal(mean, log_std.exp()), TanhTransform()).log_prob(a).sum(-1)
     torch.testing.assert_close(actor.log_prob(obs, a), ref, rtol=1e-4, atol=1e-4)
     assert torch.isfinite(actor.log_prob(obs, torch.ones(5, 2))).all()   # a keyboard's full lock is scored too
+
+
+@pytest.mark.slow   # compiles (inductor, ~10-30 s)
+def test_compiled_critics_learn_the_same_as_eager():
+    """--compile changes how the critics run, not what they compute: the same updates from the same state give
+    the same losses and the same weights (fp32), and checkpoints keep their keys."""
+    from learn.algos import IQL, compile_critics
+    cfg = ALGO_CONFIGS["iql"](hidden=(32, 32))
+    torch.manual_seed(0)
+    eager = IQL(cfg, FEATURE_DIM)
+    compiled = IQL(cfg, FEATURE_DIM)
+    compiled.load_state_dict(eager.state_dict())
+    assert compile_critics(compiled) == ["critic", "critic_target", "value"]
+    g = torch.Generator().manual_seed(1)
+    batches = [Batch(torch.randn(16, FEATURE_DIM, generator=g), torch.rand(16, 2, generator=g) * 2 - 1,
+                     torch.randn(16, generator=g), torch.randn(16, FEATURE_DIM, generator=g),
+                     (torch.rand(16, generator=g) < 0.1).float()) for _ in range(3)]
+    for b in batches:
+        m_e, m_c = eager.update(b), compiled.update(b)
+        for k in m_e:
+            torch.testing.assert_close(m_c[k], m_e[k], rtol=1e-4, atol=1e-5)
+    for (k, v), (k2, v2) in zip(eager.critic.state_dict().items(), compiled.critic.state_dict().items()):
+        assert k == k2
+        torch.testing.assert_close(v2, v, rtol=1e-4, atol=1e-5)

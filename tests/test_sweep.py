@@ -203,8 +203,30 @@ def test_grid_folders_settings_and_scoped_keys(tmp_path):
     assert (td3.algo.bc_steps, td3.algo.steps, td3.algo.alpha, td3.algo.hidden) == (100, 300, 0.5, (32, 32))
     assert plan.trials[0].config(tmp_path).algo.bc_steps == 0
     assert parse_seeds("0-2,7") == [0, 1, 2, 7]
+    cql = build_plan(tmp_path, ["s_noisy"], ["cql"], [0], ["cql_lagrange=true,false"]).trials
+    assert [t.config(tmp_path).algo.cql_lagrange for t in cql] == [True, False]
+    with pytest.raises(SweepError, match="cql_lagrange must be true or false, got 'maybe'"):
+        build_plan(tmp_path, ["s_noisy"], ["cql"], [0], ["cql_lagrange=maybe"])
     with pytest.raises(SweepError, match="given twice"):
         build_plan(tmp_path, ["s_expert"], ["bc"], [0], ["steps=1", "steps=2"])
+
+
+def test_a_trial_run_before_a_setting_existed_still_counts_as_done(tmp_path):
+    """A folder whose config.json predates a setting (the file lacks it) ran with its default: it is done, not a
+    settings clash; a setting that really differs is still refused by name."""
+    from learn.sweep.grid import DONE, trial_status
+    plan = build_plan(tmp_path, ["s_noisy"], ["cql"], [0], ["steps=300"])
+    (trial,) = plan.trials
+    folder = tmp_path / trial.rel
+    folder.mkdir(parents=True)
+    saved = trial.config(tmp_path).to_dict()
+    del saved["cql_max_target_backup"]
+    (folder / "config.json").write_text(json.dumps(saved))
+    (folder / "eval.json").write_text(json.dumps({"steps": trial.config(tmp_path).total_steps}))
+    assert trial_status(plan, trial) == DONE
+    (folder / "config.json").write_text(json.dumps({**saved, "cql_weight": 1.0}))
+    with pytest.raises(SweepError, match="cql_weight=1"):
+        trial_status(plan, trial)
 
 
 def test_summary_pivot_is_the_results_table(tmp_path):

@@ -23,7 +23,7 @@ MANIFEST = "sweep.json"
 #: set by the sweep itself, one per trial: not --set keys
 AXES = {"dataset": "--datasets", "algo": "--algos", "seed": "--seeds", "out": "--out (of the sweep)"}
 #: settings that steer how a trial runs, not what it learns: a rerun may change them without a conflict
-HARDWARE = ("out", "eval_workers", "threads", "log_every", "save_every_s")
+HARDWARE = ("out", "eval_workers", "threads", "compile", "log_every", "save_every_s")
 
 
 class SweepError(ConfigError):
@@ -220,6 +220,10 @@ def trial_status(plan: Plan, trial: Trial) -> str:
     saved = read_json(folder / "config.json")
     if saved is not None:
         wanted = trial.config(plan.out).to_dict()
+        try:   # a setting added since that run is missing from its file: the run had its default behaviour
+            saved = TrainConfig.from_dict(saved).to_dict()
+        except ConfigError:
+            pass   # a setting since removed or renamed: compared as written, so the difference is named
         diff = [k for k in sorted(set(saved) | set(wanted)) if k not in HARDWARE and saved.get(k) != wanted.get(k)]
         if diff:
             what = ", ".join(f"{k}={fmt(saved.get(k))} (now {fmt(wanted.get(k))})" for k in diff[:3])
