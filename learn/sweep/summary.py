@@ -83,11 +83,18 @@ def _interval(scores: np.ndarray, reps: int) -> tuple[np.ndarray, np.ndarray]:
     def both(x):
         return np.array([metrics.aggregate_mean(x), metrics.aggregate_iqm(x)])
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)   # arch: random_state -> generator (rliable passes it)
-        point, ci = library.get_interval_estimates({"g": scores.reshape(-1, 1)}, both, reps=reps,
-                                                   confidence_interval_size=CI,
-                                                   random_state=np.random.RandomState(0))
+    # the arch version rliable calls ignores the random_state it is passed and draws from numpy's global generator
+    # (a rebuild gave CIs a few points apart): seed that for the call and give the caller's state back
+    saved = np.random.get_state()
+    np.random.seed(0)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)   # arch: random_state -> generator (rliable passes it)
+            point, ci = library.get_interval_estimates({"g": scores.reshape(-1, 1)}, both, reps=reps,
+                                                       confidence_interval_size=CI,
+                                                       random_state=np.random.RandomState(0))
+    finally:
+        np.random.set_state(saved)
     return point["g"], ci["g"]
 
 
