@@ -94,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--demos", type=cli.count, default=d.demos, help=f"autopilot demos to record (default {d.demos})")
     ap.add_argument("--bc-steps", type=_updates, default=d.bc_steps,
                     help=f"BC pretraining updates (default: learn's, {learn_default['bc_steps']})")
-    ap.add_argument("--steps", type=_updates, default=d.steps, help=f"TD3+BC updates (default: learn's, {learn_default['steps']})")
+    ap.add_argument("--steps", type=_updates, default=d.steps,
+                    help=f"TD3+BC updates (default: learn's, {learn_default['steps']})")
     ap.add_argument("--eval-every", type=_updates, default=d.eval_every,
                     help="updates between periodic evaluations, which pick best.pt (default: learn's, "
                          f"{learn_default['eval_every']})")
