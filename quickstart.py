@@ -35,8 +35,10 @@ class QuickstartConfig:
     track: str = "s_curve"
     demos: int = 30               # expert autopilot episodes
     bc_steps: int | None = None   # BC pretraining updates (None: learn's default)
-    steps: int | None = None      # TD3+BC updates after pretraining (None: learn's default)
-    eval_every: int | None = None  # updates between periodic evaluations (None: learn's default)
+    steps: int | None = None      # TD3+BC updates after pretraining at most (None: learn's default)
+    eval_every: int | None = 250  # updates between periodic evaluations (None: learn's default, 500)
+    # A demo need not spend the whole budget once the agent drives: stop after two perfect selection evaluations.
+    stop_at_success: float = 1.0
     eval_episodes: int = 50       # seeded evaluation episodes (default start jitter)
     videos: int = 3               # evaluation episodes rendered to MP4
     seed: int = 0
@@ -78,6 +80,17 @@ def _updates(text: str) -> int:
     return n
 
 
+def _rate(text: str) -> float:
+    import argparse
+    try:
+        x = float(text)
+    except ValueError:
+        x = -1.0
+    if not 0.0 <= x <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a success rate between 0 and 1, got {text!r}")
+    return x
+
+
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -85,7 +98,8 @@ def main(argv: list[str] | None = None) -> int:
     from racecar_env import cli
     d = QuickstartConfig()
     learn_default = {"bc_steps": default_of(TD3BCConfig, "bc_steps"), "steps": default_of(TD3BCConfig, "steps"),
-                     "eval_every": default_of(RunConfig, "eval_every")}
+                     "eval_every": default_of(RunConfig, "eval_every"),
+                     "stop_patience": default_of(RunConfig, "stop_patience")}
     ap = cli.ArgumentParser(prog="python quickstart.py", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=d.out, help=f"run folder (default {d.out})")
@@ -95,10 +109,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bc-steps", type=_updates, default=d.bc_steps,
                     help=f"BC pretraining updates (default: learn's, {learn_default['bc_steps']})")
     ap.add_argument("--steps", type=_updates, default=d.steps,
-                    help=f"TD3+BC updates (default: learn's, {learn_default['steps']})")
+                    help=f"TD3+BC updates at most (default: learn's, {learn_default['steps']})")
+    ap.add_argument("--stop-at-success", type=_rate, default=d.stop_at_success, metavar="RATE",
+                    help=f"stop training once {learn_default['stop_patience']} periodic evaluations in a row reach "
+                         f"this success rate; 0 = train the whole budget (default {d.stop_at_success})")
     ap.add_argument("--eval-every", type=_updates, default=d.eval_every,
-                    help="updates between periodic evaluations, which pick best.pt (default: learn's, "
-                         f"{learn_default['eval_every']})")
+                    help=f"updates between periodic evaluations, which pick best.pt and decide the early stop (default "
+                         f"{d.eval_every}; learn's is {learn_default['eval_every']})")
     ap.add_argument("--eval-episodes", type=cli.count, default=d.eval_episodes,
                     help=f"seeded evaluation episodes (default {d.eval_episodes})")
     ap.add_argument("--videos", type=cli.count, default=d.videos,
@@ -156,7 +173,8 @@ def _main(cfg: QuickstartConfig) -> int:
         else:
             shutil.rmtree(train_dir, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
             extra = []
-        for flag, value in (("--bc-steps", cfg.bc_steps), ("--steps", cfg.steps), ("--eval-every", cfg.eval_every)):
+        for flag, value in (("--bc-steps", cfg.bc_steps), ("--steps", cfg.steps), ("--eval-every", cfg.eval_every),
+                            ("--stop-at-success", cfg.stop_at_success or None)):
             extra += [flag, str(value)] if value is not None else []
         run([py, "-m", "learn", "--dataset", cfg.dataset, "--algo", "td3bc", "--seed", str(cfg.seed),
              "--final-eval-episodes", str(cfg.eval_episodes), "--out", str(train_dir), *extra, *quiet],
@@ -166,15 +184,19 @@ def _main(cfg: QuickstartConfig) -> int:
     run([py, "-m", "replay", "--policy", str(best), "--episodes", str(cfg.videos), "--out", str(video_dir),
          "--overwrite", *quiet], f"3/3 videos: {cfg.videos} evaluation episodes of the best checkpoint")
 
-    final = json.loads(result_file.read_text())["final"]
+    report = json.loads(result_file.read_text())
+    final, first90 = report["final"], report.get("first_eval_ge_90pct")
     ttg = final["mean_time_to_goal_s"]
-    minutes = (time.perf_counter() - t0) / 60
-    print(f"\nRaceCar quickstart done in {minutes:.1f} min.")
+    print(f"\nRaceCar quickstart done in {time.perf_counter() - t0:.0f} s.")
+    stopped = " (stopped early: --stop-at-success)" if report.get("stopped_early_at") else ""
+    reached = "never" if first90 is None else f"after {first90['wall_s']:.0f} s (step {first90['step']})"
+    print(f"  training:     {report['steps']} updates, {report['wall_s']:.0f} s with evaluations{stopped}; "
+          f"first TD3+BC evaluation >= 90% success {reached}")
     print(f"  agent (best.pt from step {final['step']}, {final['episodes']} seeded test episodes): "
           f"success {final['success_rate']:.0%}, crash {final['crash_rate']:.0%}, "
           f"mean time-to-goal {'-' if ttg is None else f'{ttg:.2f} s'}")
     print(f"  dataset:      python -m teleop info {cfg.dataset}")
-    print(f"  training:     {train_dir}  (tensorboard --logdir {train_dir / 'tb'})")
+    print(f"  run folder:   {train_dir}  (tensorboard --logdir {train_dir / 'tb'})")
     print(f"  checkpoint:   {best}")
     print(f"  videos:       {video_dir}  (*.mp4, trajectories.png, eval_info.json)")
     print(f"Results are in {out}")

@@ -161,7 +161,8 @@ def time_to_90(paths: list[str]) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--threads", type=int, default=None, help="torch threads of both sides (default: training's)")
+    p.add_argument("--threads", type=int, default=1, help="torch threads of both sides (default 1, a sweep "
+                   "trial's; a standalone run uses one per CPU)")
     p.add_argument("--fp32", action="store_true", help="both sides in float32 (default: the precision training "
                    "uses, bf16 autocast on CPUs with native bf16)")
     p.add_argument("--compile", action="store_true", help="ours with its critics torch.compile'd (learn --compile)")
@@ -173,8 +174,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     algos = [x for x in a.algos.split(",") if x]
     base = {"out": "-", "precision": "fp32" if a.fp32 else "auto", "device": "cpu", "compile": a.compile}
-    if a.threads is not None:
-        base["threads"] = a.threads
+    base["threads"] = a.threads
     cfgs = {algo: TrainConfig.build(algo=algo, **base) for algo in algos}
     first = next(iter(cfgs.values()))
     torch.set_num_threads(first.run.threads)

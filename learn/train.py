@@ -21,7 +21,7 @@ from racecar_env import spec
 from racecar_env.evaluation import SELECTION_SEED, TEST_SEED, EvalResult, evaluate
 from racecar_env.files import write_json
 from racecar_env.progress import Progress
-from racecar_env.rollout import EnvPool, resolve_workers
+from racecar_env.rollout import EnvPool, available_cpus, resolve_workers
 from racecar_env.tracks import Track, TrackError, load_track
 
 from . import checkpoint as ckpt
@@ -147,7 +147,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
     last_path, best_path = _prepare_out(out, resume, cfg), out / "checkpoints" / "best.pt"
     if run.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: torch finds no CUDA device on this machine; use --device cpu (or auto)")
-    torch.set_num_threads(run.threads)
+    torch.set_num_threads(run.threads or available_cpus())
     resumed = ckpt.load_checkpoint(last_path) if resume else None
     if resumed is not None:
         cfg = _merge_resume(cfg, resumed, last_path)
@@ -227,6 +227,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
     bar = Progress(cfg.total_steps, f"{run.algo}", "upd", initial=step, quiet=not progress)
     updater = Updater(agent, buffer, cfg, gen)
     t_rate, step_rate = time.perf_counter(), step
+    stopped_early = None
     try:
         while step < cfg.total_steps:
             pretrain = step < algo.bc_steps
@@ -247,6 +248,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
                 bar.set_postfix(f"{phase} | eval@{step}: {res.success_rate:.0%} success, "
                                 f"return {res.mean_return:.1f} | {best_txt}")
                 writer.flush()
+                if _stop_early(cfg, history):
+                    stopped_early = step
+                    break
             elif time.perf_counter() - last_save > run.save_every_s:
                 save()
     except KeyboardInterrupt:
@@ -257,6 +261,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
             pool.close()
         raise
     bar.close()
+    if stopped_early is not None:
+        log(f"stopped early at step {step}/{cfg.total_steps}: {run.stop_patience} evaluations in a row reached "
+            f"{run.stop_at_success:.0%} success (--stop-at-success)")
     if not last_path.exists():   # nothing to train (--steps 0): the state at step 0, so --resume can continue
         save()
 
@@ -276,7 +283,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
             pool.close()
     first90 = next((h for h in history if h["success_rate"] >= 0.9 and _candidate(cfg, h["step"])), None)
     report = {"run": str(out), "algo": run.algo, "dataset": data.label, "eval_track": track_text, "steps": step,
-              "wall_s": round(wall(), 2), "first_eval_ge_90pct": first90, "best_periodic": best, "final": final,
+              "wall_s": round(wall(), 2), "stopped_early_at": stopped_early, "first_eval_ge_90pct": first90,
+              "best_periodic": best, "final": final,
               "history": history}
     write_json(out / "eval.json", report, durable=True)
     writer.close()
@@ -305,6 +313,16 @@ def _eval_due(cfg: TrainConfig, step: int) -> bool:
     if step == cfg.total_steps or (bc and step == bc):
         return True
     return bool(cfg.run.eval_every) and step % cfg.run.eval_every == 0 and step > bc
+
+
+def _stop_early(cfg: TrainConfig, history: list[dict]) -> bool:
+    """Early stopping on the selection evaluations (as SB3's StopTrainingOnRewardThreshold, with patience): the last
+    stop_patience evaluations of the algorithm's own checkpoints all reached stop_at_success."""
+    run = cfg.run
+    if not run.stop_at_success:
+        return False
+    own = [h for h in history if _candidate(cfg, h["step"])][-run.stop_patience:]
+    return len(own) == run.stop_patience and all(h["success_rate"] >= run.stop_at_success for h in own)
 
 
 def _candidate(cfg: TrainConfig, step: int) -> bool:

@@ -349,7 +349,7 @@ def _learn_case(rng, w, scratch) -> Case:
     c.flag("--device", ["cpu", "auto"], ["tpu", "cuda" if not _has_cuda() else "tpu"], p=0.2)
     c.flag("--precision", ["fp32", "bf16", "auto"], ["fp8"], p=0.2)
     c.flag("--save-every-s", [1, 60], [0, "nan"], p=0.2)
-    c.flag("--threads", [1], [0], p=0.1)
+    c.flag("--threads", [0, 1], [-1, "x"], p=0.1)
     c.flag("--eval-workers", [1, "auto"], [0, "x"], p=0.2)
     own = {"td3bc": [("--alpha", [0.1, 2.5], [float("nan"), "inf", -1, "x"]), ("--policy-freq", [1, 3], [0])],
            "cql": [("--cql-weight", [1.0], ["nan", -1])], "iql": [("--expectile", [0.7, 0.9], [0.2, 2, "nan"])],

@@ -147,6 +147,24 @@ def test_every_algorithm_gets_the_same_budget_and_cadence():
     assert len({TrainConfig.build(algo=a).run.eval_every for a in ALGO_CONFIGS}) == 1
 
 
+def test_early_stop_needs_patience_evaluations_in_a_row_after_pretraining():
+    from learn.train import _stop_early
+
+    def hist(*pairs):
+        return [{"step": s, "success_rate": r} for s, r in pairs]
+
+    cfg = TrainConfig.build(algo="td3bc", bc_steps=1000, stop_at_success=0.9, stop_patience=2)
+    assert not _stop_early(cfg, hist((1000, 1.0), (1500, 1.0)))     # the BC-phase evaluation is not the algorithm's
+    assert _stop_early(cfg, hist((1000, 1.0), (1500, 0.9), (2000, 1.0)))
+    assert not _stop_early(cfg, hist((1500, 1.0), (2000, 0.8), (2500, 1.0)))   # the run of good ones was broken
+    assert not _stop_early(TrainConfig.build(algo="td3bc", bc_steps=1000),            # off by default
+                           hist((1500, 1.0), (2000, 1.0), (2500, 1.0)))
+    bc = TrainConfig.build(algo="bc", stop_at_success=1.0, stop_patience=1)
+    assert _stop_early(bc, hist((500, 1.0)))                           # BC's own evaluations count from the start
+    with pytest.raises(ConfigError, match="stop_at_success"):
+        TrainConfig.build(stop_at_success=1.5)
+
+
 def test_config_round_trips_flat_json():
     cfg = TrainConfig.build(algo="td3bc", alpha=0.5, hidden="64,64", seed=3)
     again = TrainConfig.from_dict(cfg.to_dict())
