@@ -44,7 +44,8 @@ def evaluate_trials(sweep_dir: Path, jitter: tuple[float, float] = DEFAULT_JITTE
     for k, folder in enumerate(todo, 1):
         policy = load_policy(folder / "checkpoints" / "best.pt")
         track = policy.track or "s_curve"     # what the trial's final test ran on (random:test for many tracks)
-        res = evaluate(policy, track, episodes, TEST_SEED, env_kwargs={"start_jitter": tuple(jitter)})
+        res = evaluate(policy, track, episodes, TEST_SEED, env_kwargs={"start_jitter": tuple(jitter)},
+                       workers="auto")   # same episodes as serial, on every core
         write_json(folder / ROBUST_FILE, {"start_jitter": list(jitter), "seed0": TEST_SEED,
                                           "track": track if isinstance(track, str) else track.name,
                                           **res.to_dict()})
