@@ -80,17 +80,6 @@ def _updates(text: str) -> int:
     return n
 
 
-def _rate(text: str) -> float:
-    import argparse
-    try:
-        x = float(text)
-    except ValueError:
-        x = -1.0
-    if not 0.0 <= x <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a success rate between 0 and 1, got {text!r}")
-    return x
-
-
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
@@ -110,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"BC pretraining updates (default: learn's, {learn_default['bc_steps']})")
     ap.add_argument("--steps", type=_updates, default=d.steps,
                     help=f"TD3+BC updates at most (default: learn's, {learn_default['steps']})")
-    ap.add_argument("--stop-at-success", type=_rate, default=d.stop_at_success, metavar="RATE",
+    ap.add_argument("--stop-at-success", type=float, default=d.stop_at_success, metavar="RATE",
                     help=f"stop training once {learn_default['stop_patience']} periodic evaluations in a row reach "
                          f"this success rate; 0 = train the whole budget (default {d.stop_at_success})")
     ap.add_argument("--eval-every", type=_updates, default=d.eval_every,
@@ -132,11 +121,20 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e, StepFailed) else 2
 
 
+def _learn_settings(cfg: QuickstartConfig) -> dict:
+    """The training settings the quickstart sets (the rest are learn's defaults)."""
+    given = {"bc_steps": cfg.bc_steps, "steps": cfg.steps, "eval_every": cfg.eval_every,
+             "stop_at_success": cfg.stop_at_success}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _main(cfg: QuickstartConfig) -> int:
+    from learn.config import TrainConfig
     from racecar_env.storage import dataset_id
     from racecar_env.tracks.source import track_source
-    dataset_id(cfg.dataset)         # a bad name, track or --out fails here, before any step runs
+    dataset_id(cfg.dataset)         # a bad name, track, setting or --out fails here, before any step runs
     track_source(cfg.track)
+    TrainConfig.build(algo="td3bc", **_learn_settings(cfg))   # learn's own range checks (ConfigError: one line)
     out = cfg.out if cfg.out.is_absolute() else ROOT / cfg.out
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {cfg.out} is a file, expected a folder")
@@ -173,9 +171,8 @@ def _main(cfg: QuickstartConfig) -> int:
         else:
             shutil.rmtree(train_dir, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
             extra = []
-        for flag, value in (("--bc-steps", cfg.bc_steps), ("--steps", cfg.steps), ("--eval-every", cfg.eval_every),
-                            ("--stop-at-success", cfg.stop_at_success or None)):
-            extra += [flag, str(value)] if value is not None else []
+        for name, value in _learn_settings(cfg).items():
+            extra += [f"--{name.replace('_', '-')}", str(value)]
         run([py, "-m", "learn", "--dataset", cfg.dataset, "--algo", "td3bc", "--seed", str(cfg.seed),
              "--final-eval-episodes", str(cfg.eval_episodes), "--out", str(train_dir), *extra, *quiet],
             "2/3 training: BC pretraining, then TD3+BC, with periodic evaluation")
