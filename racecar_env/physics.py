@@ -55,6 +55,15 @@ FLIP_LIMIT = 0.7             # rad of roll or pitch counted as a crash
 VISUAL_CHUNK = 16            # visual shapes per createVisualShapeArray call (pybullet crashes above 16 with colours)
 
 
+class _Client(BulletClient):
+    """BulletClient whose destructor survives a constructor cut short: a Ctrl-C during `connect` left the stock one
+    without `_client`, and its `__del__` then printed an AttributeError traceback on the way out."""
+
+    def __init__(self, **kwargs):
+        self._client = -1
+        super().__init__(**kwargs)
+
+
 def _sky(height: int) -> np.ndarray:
     """(height, 3) uint8 colour per image row: pale at the horizon, deeper blue at the top."""
     t = np.linspace(0.0, 1.0, height)[:, None] ** 0.7
@@ -68,7 +77,7 @@ class CarSim:
     def __init__(self, track: Track):
         self.track = track
         with _silenced(sys.stdout):  # pybullet prints "argv[0]=" on every connect; it would break progress bars
-            self.p = BulletClient(connection_mode=pb.DIRECT)
+            self.p = _Client(connection_mode=pb.DIRECT)
         p = self.p
         p.setAdditionalSearchPath(pybullet_data.getDataPath())
         p.setPhysicsEngineParameter(deterministicOverlappingPairs=1)

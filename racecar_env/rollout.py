@@ -20,6 +20,7 @@ stream, so "episode i uses seed s0 + i" cannot be kept.
 from __future__ import annotations
 
 import multiprocessing as mp
+from multiprocessing import resource_tracker
 import os
 import pickle
 import signal
@@ -153,14 +154,19 @@ class EnvPool:
         ctx = mp.get_context("spawn")   # no fork: the parent may hold torch threads and pybullet clients
         self._conns, self._procs = [], []
         self._tracks: dict[str, Track] = {}
-        # Workers ignore Ctrl-C (SIGINT goes to the whole process group): the parent handles it and closes them,
-        # so an interrupted run prints no worker tracebacks: an ignored signal stays ignored across the spawn's exec.
-        # SIGINT is also *blocked* meanwhile: a Ctrl-C landing in this window then stays pending (Linux never
-        # discards a blocked signal) and reaches the restored handler, instead of being ignored and lost.
+        # Workers ignore Ctrl-C (SIGINT goes to the whole process group): the parent handles it and closes them, so
+        # an interrupted run prints no worker tracebacks. A spawned worker starts with its parent's signal mask, so
+        # the parent's main thread blocks SIGINT while it starts them: a Ctrl-C during a worker's start-up waits,
+        # pending, until the worker has set SIG_IGN (which discards it). The parent itself notes a Ctrl-C that lands
+        # meanwhile (its BLAS threads do not block SIGINT) and acts on it once every worker has its start-up data: an
+        # exception in the middle of a start leaves a worker reading half a message, which it reports as a traceback.
+        # (Setting SIG_IGN here instead would lose that Ctrl-C: the run would go on to the end.)
         main_thread = threading.current_thread() is threading.main_thread()
+        pressed: list[int] = []
         if main_thread:
+            resource_tracker.ensure_running()   # starting it later would unblock SIGINT on its way out
+            old_handler = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
             old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            old = signal.signal(signal.SIGINT, signal.SIG_IGN)
         try:
             for _ in range(workers):
                 parent, child = ctx.Pipe()
@@ -171,8 +177,14 @@ class EnvPool:
                 self._procs.append(proc)
         finally:
             if main_thread:
-                signal.signal(signal.SIGINT, old)
+                signal.signal(signal.SIGINT, old_handler)
                 signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        if pressed:   # the Ctrl-C now does what it would have done (KeyboardInterrupt, or ending a loading program)
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except BaseException:
+                self.close()
+                raise
         for conn in self._conns:   # wait until every env is built, so a bad env argument surfaces here
             try:
                 status, payload = conn.recv()
@@ -338,6 +350,7 @@ def _worker(conn, env_kwargs: dict) -> None:
     """A worker process: build the env, then run whole episodes ("episode", after an agent arrived) or answer
     reset/step commands (lockstep) until "close"."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)   # the parent handles Ctrl-C and closes this worker
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})   # blocked by the parent while it started us
     try:
         env = RaceCarEnv(**env_kwargs)
     except Exception as e:  # noqa: BLE001 - reported to the parent as one line

@@ -3,7 +3,13 @@ agents: a learn Policy, the autopilot factory) and the lockstep path (agents tha
 
 Not asserted: a batched Policy driven in lockstep (one call for several envs) drifts from serial on long episodes
 (found with a 1200-step untrained actor, with the code before this change too); whole-episode workers match."""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
+import pytest
 import torch
 
 from learn.checkpoint import Policy
@@ -11,6 +17,8 @@ from learn.encoding import FEATURE_DIM, Encoder
 from learn.nets import Actor
 from racecar_env.rollout import EnvPool, run_episodes
 from teleop.autopilot import AutopilotFactory
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def same(a, b):
@@ -37,3 +45,58 @@ def test_pool_runs_the_serial_episodes_bitwise_whole_and_lockstep():
         same(pool.run(lambda i: autopilot(i), seeds[:2], meta={"m": 1}), serial_a)
         same(pool.run(policy, seeds[:3]), serial_p[:3])                          # the pool is reusable
     assert sum(e.steps for e in serial_a) > 100
+
+
+# A Ctrl-C that lands while the pool starts its workers, delivered (as the kernel may) to a thread other than the main
+# one: the script's idle thread stands in for numpy's BLAS threads. The key press is sent while the workers' start-up
+# data is being pickled, i.e. in the middle of the start.
+_CTRL_C_DURING_START = r"""
+import os, signal, sys, threading, time
+from racecar_env.rollout import EnvPool
+
+class PressCtrlCWhilePickled:
+    def __reduce__(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)
+        return (str, ("s_curve",))
+
+threading.Thread(target=time.sleep, args=(30,), daemon=True).start()
+try:
+    pool = EnvPool({"track": PressCtrlCWhilePickled()}, 2)
+except KeyboardInterrupt:
+    print("interrupted", signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+          signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+    sys.exit(0)
+print("not interrupted: the Ctrl-C was lost")
+"""
+
+_WORKER_SIGNALS = r"""
+import signal
+from racecar_env.rollout import EnvPool
+
+with EnvPool({"track": "s_curve"}, 2) as pool:
+    for proc in pool._procs:
+        status = dict(line.split(":", 1) for line in open(f"/proc/{proc.pid}/status"))
+        bit = 1 << (signal.SIGINT - 1)
+        print("worker", bool(int(status["SigIgn"], 16) & bit), bool(int(status["SigBlk"], 16) & bit))
+print("parent", signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+      signal.SIGINT in signal.pthread_sigmask(signal.SIG_BLOCK, set()))
+"""
+
+
+def _python(script: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+
+
+def test_ctrl_c_while_the_pool_starts_is_neither_lost_nor_a_worker_traceback():
+    p = _python(_CTRL_C_DURING_START)
+    assert p.returncode == 0 and p.stdout.split() == ["interrupted", "True", "False"], (p.stdout, p.stderr[-2000:])
+    assert "Traceback" not in p.stderr and "Error" not in p.stderr, p.stderr[-2000:]
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads signal masks from /proc (Linux)")
+def test_workers_ignore_ctrl_c_and_the_parent_keeps_its_handler():
+    p = _python(_WORKER_SIGNALS)
+    assert p.returncode == 0, p.stderr[-2000:]
+    # workers: SIGINT ignored, not left blocked; parent: KeyboardInterrupt handler and an unblocked SIGINT, as before
+    assert p.stdout.split("\n")[:3] == ["worker True False", "worker True False", "parent True False"], p.stdout
