@@ -139,6 +139,48 @@ def test_robustness_column_tests_every_trial_from_wider_starts_once(sweep, tmp_p
 
 
 @pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
+def test_transfer_columns_test_every_trial_on_other_tracks_once(sweep, tmp_path, no_ray, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(sweep, out)
+    assert main(["--transfer", str(out), "--tracks", "hairpin", "--transfer-episodes", "2", "--reps", "200"]) == 0
+    assert "2 evaluation(s)" in capsys.readouterr().out
+    # a later call adds a track (held-out generated roads) and leaves the tested one alone
+    stamp = [json.loads((d / "transfer.json").read_text())["tracks"]["hairpin"] for d in trial_dirs(out)]
+    assert main(["--transfer", str(out), "--tracks", "hairpin,random:test:easy", "--transfer-episodes", "2",
+                 "--reps", "200"]) == 0
+    assert "2 evaluation(s)" in capsys.readouterr().out
+    files = [json.loads((d / "transfer.json").read_text()) for d in trial_dirs(out)]
+    assert [f["tracks"]["hairpin"] for f in files] == stamp
+    assert all(f["episodes"] == 2 and set(f["tracks"]) == {"hairpin", "random:test:easy"} for f in files)
+    assert [e["seed"] for e in files[0]["tracks"]["hairpin"]["per_episode"]] == [20000, 20001]   # test seeds
+    assert len({e["track"] for e in files[0]["tracks"]["random:test:easy"]["per_episode"]}) == 2     # a road each
+    (row,) = json.loads((out / "summary.json").read_text())["groups"]
+    for track in ("hairpin", "random:test:easy"):
+        assert row["transfer"][track]["seeds"] == 2
+        assert row["transfer"][track]["success_mean"] == pytest.approx(
+            np.mean([f["tracks"][track]["success_rate"] for f in files]))
+    assert "### On hairpin" in (out / "summary.md").read_text()
+    assert main(["--transfer", str(out), "--tracks", "hairpin", "--transfer-episodes", "2", "--reps", "200"]) == 0
+    assert "0 evaluation(s)" in capsys.readouterr().out                        # resumable: nothing new to do
+
+
+@pytest.mark.parametrize("bad, says", [
+    (["--tracks", "hairpn"], "--tracks: "),
+    (["--tracks", "random:test:brutal"], "--tracks: "),
+    (["--tracks", ","], "--tracks: expected one or more tracks"),
+    ([], "--transfer needs --tracks"),
+])
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
+def test_bad_transfer_tracks_fail_in_one_line_before_any_evaluation(bad, says, sweep, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(sweep, out)
+    assert main(["--transfer", str(out), *bad]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("python -m learn.sweep: error:") and says in err, err
+    assert not any((d / "transfer.json").exists() for d in trial_dirs(out))
+
+
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
 def test_killed_trial_resumes_and_a_new_seed_is_added(sweep, tmp_path, capsys):
     """A trial without eval.json (killed during its final test) resumes from last.pt; seed 2 is new; the
     finished trial is not touched."""

@@ -6,6 +6,8 @@ Examples:
   python -m learn.sweep ... --dry-run                # list the trials and what is already done, start nothing
   python -m learn.sweep --summarize runs/sweeps/NAME # rebuild summary.* from the trial folders alone
   python -m learn.sweep --robustness runs/sweeps/NAME # test every best.pt from wider starts, add that column
+  python -m learn.sweep --transfer runs/sweeps/NAME --tracks hairpin,random:test:hard
+                                                     # test every best.pt on other tracks, a column per track
 
 --set KEY=VALUE fixes any `python -m learn` setting for every trial; KEY=V1,V2,... makes it an axis of the grid
 (each value its own trial folder). A bare KEY applies to every chosen algorithm that has it; ALGO.KEY=... to one
@@ -78,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --robustness: how far off the recorded start (default 0.3,0.3; the data: 0.1,0.1)")
     p.add_argument("--robust-episodes", type=cli.count, default=None, metavar="N",
                    help="with --robustness: test episodes per trial (default 20)")
+    p.add_argument("--transfer", metavar="DIR", help="test every finished trial's best.pt in DIR on --tracks "
+                   "(resumable; a later call may add tracks), then rebuild DIR/summary.* with a column per track")
+    p.add_argument("--tracks", metavar="A,B", default=None,
+                   help="with --transfer: tracks, each a shipped name, a track JSON, gen:SEED or "
+                        "random:test[:easy|medium|hard] (held-out generated roads)")
+    p.add_argument("--transfer-episodes", type=cli.count, default=None, metavar="N",
+                   help="with --transfer: test episodes per trial and track (default 50)")
     p.add_argument("--reps", type=int, default=None, metavar="N",
                    help="bootstrap resamples of the CIs (default 2000)")
     p.add_argument("--quiet", action="store_true", help="no per-trial lines, only the final ones")
@@ -104,6 +113,8 @@ def _print_table(rows, emit) -> None:
              f"time-to-goal {'-' if ttg is None else f'{ttg:.2f} s'}"
              + (f"  wider starts {_pct(r['robust_mean'])}{_ci(r['robust_mean_ci'])}" if r.get("robust_mean") is not None
                 else "")
+             + "".join(f"  {t} {_pct(x['success_mean'])}{_ci(x['success_mean_ci'])}"
+                       for t, x in (r.get("transfer") or {}).items())
              + (f"  ({r['unfinished']} unfinished)" if r["unfinished"] else ""))
 
 
@@ -122,6 +133,18 @@ def main(argv: list[str] | None = None) -> int:
             raise g.SweepError(f"--reps must be >= 1, got {a.reps}")
         if (a.start_jitter is not None or a.robust_episodes is not None) and not a.robustness:
             raise g.SweepError("--start-jitter and --robust-episodes go with --robustness DIR")
+        if (a.tracks is not None or a.transfer_episodes is not None) and not a.transfer:
+            raise g.SweepError("--tracks and --transfer-episodes go with --transfer DIR")
+        if a.transfer:
+            from .transfer import DEFAULT_EPISODES as TRANSFER_EPISODES, evaluate_transfer, parse_tracks
+            if a.tracks is None:
+                raise g.SweepError("--transfer needs --tracks, e.g. --tracks hairpin,random:test:hard")
+            tracks = parse_tracks(a.tracks)
+            summarize(a.transfer, reps)              # checks the folder is a sweep before any work
+            n = evaluate_transfer(Path(a.transfer), tracks, a.transfer_episodes or TRANSFER_EPISODES,
+                                  emit=(lambda _: None) if a.quiet else emit)
+            a.summarize = a.transfer
+            emit(f"{n} evaluation(s) of trials on other tracks")
         if a.robustness:
             from .robustness import DEFAULT_EPISODES, DEFAULT_JITTER, evaluate_trials
             episodes = DEFAULT_EPISODES if a.robust_episodes is None else a.robust_episodes

@@ -16,6 +16,8 @@ test success rate of the trial's best.pt (eval.json `final`, test seeds 20000+i)
                     best.pt (eval.json first_eval_ge_90pct), over the seeds that had one; first90_seeds counts them
   robust_mean       mean over seeds of the success from a wider start distribution (robustness.json, written by
                     python -m learn.sweep --robustness DIR), with a 95% bootstrap CI; None where no trial has one
+  transfer          {track: {seeds, success_mean, success_mean_ci, time_to_goal_s}} on other tracks (transfer.json,
+                    written by python -m learn.sweep --transfer DIR --tracks ...); {} where no trial has one
 """
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from racecar_env.files import atomic_path, write_json
 from ..config import ALGOS
 from .grid import TRIALS, read_json
 from .robustness import ROBUST_FILE
+from .transfer import tested_tracks
 
 BOOTSTRAP_REPS = 2000      # ~0.6 s per group here; the CI endpoints move by < 0.01 against 50,000 reps
 CI = 0.95
@@ -66,7 +69,7 @@ def collect(sweep_dir: "str | Path") -> list[dict]:
                     "algo": str(cfg.get("algo", parts[1])), "setting": "/".join(parts[2:-1]),
                     "seed": int(cfg.get("seed", parts[-1][1:])), "final": final if isinstance(final, dict) else None,
                     "wall_s": report.get("wall_s"), "first90": report.get("first_eval_ge_90pct"),
-                    "robust": read_json(folder / ROBUST_FILE)})
+                    "robust": read_json(folder / ROBUST_FILE), "transfer": tested_tracks(folder)})
     return out
 
 
@@ -136,8 +139,23 @@ def aggregate(records: list[dict], reps: int = BOOTSTRAP_REPS) -> list[dict]:
         if robust and len(jitters) == 1:   # mixed jitters are not one number
             point, ci = _interval(np.array([float(x["success_rate"]) for x in robust]), reps)
             row.update(robust_mean=float(point[0]), robust_mean_ci=[float(ci[0, 0]), float(ci[1, 0])])
+        row["transfer"] = _transfer(done, reps)
         rows.append(row)
     return rows
+
+
+def _transfer(done: list[dict], reps: int) -> dict:
+    """Per track tested by any finished seed: success mean over those seeds with its CI, and time-to-goal."""
+    out = {}
+    for track in dict.fromkeys(t for r in done for t in r.get("transfer") or {}):
+        results = [r["transfer"][track] for r in done if track in (r.get("transfer") or {})]
+        point, ci = _interval(np.array([float(x["success_rate"]) for x in results]), reps)
+        ttg = [e["time_to_goal"] for x in results for e in x.get("per_episode", [])
+               if e.get("outcome") == "success" and e.get("time_to_goal") is not None]
+        out[track] = {"seeds": len(results), "success_mean": float(point[0]),
+                      "success_mean_ci": [float(ci[0, 0]), float(ci[1, 0])],
+                      "time_to_goal_s": float(np.mean(ttg)) if ttg else None}
+    return out
 
 
 # --- writers --------------------------------------------------------------------------------------------------------
@@ -206,7 +224,17 @@ def pivot(rows: list[dict]) -> str:
     if any(r.get("robust_mean") is not None for r in rows):
         lines += table("Wider starts (mean over seeds, 95% CI)",
                        lambda r: success(r, "robust_mean", "robust_seeds", unfinished=False))
+    for track in dict.fromkeys(t for r in rows for t in r.get("transfer") or {}):
+        lines += table(f"On {track} (python -m learn.sweep --transfer; mean over seeds, 95% CI, n seeds; "
+                       f"time-to-goal)", lambda r, t=track: _transfer_cell((r.get("transfer") or {}).get(t)))
     return "\n".join(lines) + "\n"
+
+
+def _transfer_cell(x: dict | None) -> str:
+    if x is None:
+        return "-"
+    return (f"**{_pct(x['success_mean'])}**{_ci(x['success_mean_ci'])} n={x['seeds']}, "
+            f"{_num(x['time_to_goal_s'], ' s', 2)}")
 
 
 def csv_text(rows: list[dict]) -> str:
