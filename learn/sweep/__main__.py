@@ -60,7 +60,7 @@ from ..config import ALGOS, ConfigError
 
 def build_parser() -> argparse.ArgumentParser:
     doc = __doc__.split("\n\n")
-    p = argparse.ArgumentParser(prog="python -m learn.sweep", description=doc[0],
+    p = cli.ArgumentParser(prog="python -m learn.sweep", description=doc[0],
                                 epilog="\n\n".join(doc[1:]), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", metavar="A,B", help="datasets (names as for python -m learn --dataset)")
     p.add_argument("--algos", metavar="A,B", default=",".join(ALGOS), help=f"default {','.join(ALGOS)}")
