@@ -242,10 +242,24 @@ def _new_dataset_metadata(did: str) -> dict:
 
 
 # --- one episode <-> its files --------------------------------------------------------------------------------------
+def _pyarrow():
+    """pyarrow, with pandas (if installed) imported first. pyarrow imports pandas lazily, inside its first conversion
+    to or from numpy, and loses any exception raised during that import: a Ctrl-C landing in it (about a second)
+    was dropped and the program went on to the end. Imported here, a KeyboardInterrupt propagates as anywhere."""
+    try:
+        import pandas  # noqa: F401
+        import pyarrow.pandas_compat  # noqa: F401
+        import pyarrow.vendored.version  # noqa: F401
+    except ImportError:
+        pass
+    import pyarrow
+    return pyarrow
+
+
 def _encode_episode(ep: Episode) -> bytes:
     """The episode as one Arrow IPC file with one record batch, column for column what Minari's ArrowStorage
     writes (and reads back with `minari.load_dataset`)."""
-    import pyarrow as pa
+    pa = _pyarrow()
 
     def fixed(a: np.ndarray) -> "pa.Array":
         a = np.ascontiguousarray(a)
@@ -279,7 +293,7 @@ def _encode_episode(ep: Episode) -> bytes:
 
 def _decode_episode(data: bytes) -> dict:
     """Arrays of an episode file (T rows for actions etc., T+1 for observations and infos)."""
-    import pyarrow as pa
+    pa = _pyarrow()
 
     reader = pa.ipc.open_file(pa.py_buffer(data))
     if reader.num_record_batches != 1:

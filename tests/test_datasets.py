@@ -279,6 +279,45 @@ def test_kill_leftovers_are_tolerated_swept_and_repaired(root):
     assert minari.load_dataset("racecar/lag-v0").total_episodes == 3
 
 
+_CTRL_C_IN_LAZY_IMPORTS = """
+import sys
+from racecar_env.storage import load_dataset
+
+
+class CtrlCOnImport:   # a Ctrl-C landing while the K-th module is imported (K = 0: never; prints the count)
+    count = 0
+
+    def find_spec(self, name, path=None, target=None):
+        CtrlCOnImport.count += 1
+        if CtrlCOnImport.count == K:
+            raise KeyboardInterrupt
+        return None
+
+
+ds = load_dataset("lazy")
+K = int(sys.argv[1])
+sys.meta_path.insert(0, CtrlCOnImport())
+try:
+    ds.episodes
+except KeyboardInterrupt:
+    print("interrupted")
+else:
+    print("loaded", CtrlCOnImport.count)
+"""
+
+
+def test_ctrl_c_while_episodes_decode_is_never_swallowed(root):
+    """pyarrow imports pandas on its first conversion and drops any exception raised inside that import: a Ctrl-C
+    landing there was lost (the program trained to the end). Every import made while decoding must let it through."""
+    write("lazy", synthetic(2, steps=5))
+    run = [sys.executable, "-c", _CTRL_C_IN_LAZY_IMPORTS]
+    imports = int(subprocess.run([*run, "0"], capture_output=True, text=True, cwd=REPO, check=True,
+                                 timeout=120).stdout.split()[-1])
+    for k in sorted({1, 2, 5, *np.linspace(1, imports, 12).astype(int).tolist()}):
+        p = subprocess.run([*run, str(k)], capture_output=True, text=True, cwd=REPO, timeout=120)
+        assert p.stdout.strip() == "interrupted", (k, imports, p.stdout, p.stderr[-1500:])
+
+
 _APPENDER = """
 import sys
 import numpy as np
