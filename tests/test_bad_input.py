@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import python_with_ctrl_c
 
 from racecar_env import RaceCarEnv
 from racecar_env.tracks import DIFFICULTIES, TEST_SEEDS, TRACKS_DIR, TrackError, generate, load_track, parse_track
@@ -450,7 +451,7 @@ def test_ctrl_c_is_never_a_traceback(trained, tmp_path, delay):
                        (["-m", "teleop", "--driver", "autopilot", "--episodes", "40", "--workers", "2", "--dataset",
                          f"ki{int(delay)}", "--quiet"], 20),
                        (["-m", "racecar_env.tracks", "--gallery", "400", "--out", tmp_path / "g.png", "--quiet"], 2)):
-        p = subprocess.Popen([sys.executable, *map(str, cmd)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+        p = subprocess.Popen(python_with_ctrl_c(*cmd), cwd=REPO, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
         time.sleep(min(delay, lasts / 2))
         os.killpg(p.pid, signal.SIGINT)

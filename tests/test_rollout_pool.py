@@ -5,12 +5,12 @@ Not asserted: a batched Policy driven in lockstep (one call for several envs) dr
 (found with a 1200-step untrained actor, with the code before this change too); whole-episode workers match."""
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import python_with_ctrl_c
 
 from learn.checkpoint import Policy
 from learn.encoding import FEATURE_DIM, Encoder
@@ -85,7 +85,7 @@ print("parent", signal.getsignal(signal.SIGINT) is signal.default_int_handler,
 
 
 def _python(script: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run(python_with_ctrl_c("-c", script), cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
 def test_ctrl_c_while_the_pool_starts_is_neither_lost_nor_a_worker_traceback():
