@@ -5,8 +5,10 @@
 Each cell runs N episodes, one per generated track from the held-out test seed range (the same tracks for every
 agent), with turn magnitudes and corridor free width drawn from the cell's ranges. The grid reaches past what the
 generator's defaults produce (turns up to 120 deg, corridors down to 1.7 m) on purpose: the last row and column are
-roads no training set of defaults contains. Writes difficulty.md, difficulty.json and difficulty.png (one heat map
-per agent); the last line says where.
+roads no training set of defaults contains. Checkpoints of the same algorithm trained on the same dataset (say a
+sweep's five seeds: runs/sweeps/NAME/trials/multi_expert/td3bc/s*/checkpoints/best.pt) are seeds of one agent: each
+cell then gives the mean over them with a 95% bootstrap CI (rliable, as the sweep summary). Writes difficulty.md,
+difficulty.json and difficulty.png (one heat map per agent); the last line says where.
 """
 from __future__ import annotations
 
@@ -38,7 +40,12 @@ def agent_for(text: str):
         return text, (lambda i: Autopilot("s_curve", skill=skill, seed=i))
     from learn import load_policy
     policy = load_policy(text)
-    return f"{policy.label} ({Path(text).parent.parent.name})", policy
+    run = Path(text).parent.parent
+    try:
+        dataset = json.loads((run / "config.json").read_text())["dataset"]
+    except (OSError, ValueError, KeyError):
+        dataset = run.name
+    return f"{policy.label} on {dataset}", policy
 
 
 def main(argv=None) -> int:
@@ -50,7 +57,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/difficulty"), help="output folder")
     a = ap.parse_args(argv)
     first_seed = TEST_SEEDS.start + 500_000   # held-out tracks, away from the ones `random:test` draws most
-    results: dict = {}
+    per_seed: dict[str, list] = {}
     for text in a.agents:
         label, agent = agent_for(text)
         grid = np.zeros((len(TURNS), len(WIDTHS)))
@@ -62,16 +69,19 @@ def main(argv=None) -> int:
                 grid[i, j] = EvalResult.of(eps).success_rate
                 print(f"{label}: turns {turns[0]}-{turns[1]} deg, width {widths[0]}-{widths[1]} m: "
                       f"{grid[i, j]:.0%}", flush=True)
-        results[label] = grid.tolist()
+        per_seed.setdefault(label, []).append(grid)
+    results = {label: aggregate(grids) for label, grids in per_seed.items()}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "difficulty.json").write_text(json.dumps({"turns_deg": TURNS, "free_width_m": WIDTHS,
-                                                       "tracks_per_cell": a.tracks, "success": results}, indent=2))
+                                                       "tracks_per_cell": a.tracks, "agents": results}, indent=2))
     lines = []
-    for label, grid in results.items():
-        lines += [f"**{label}** (success on {a.tracks} unseen tracks per cell)", "",
+    for label, r in results.items():
+        lines += [f"**{label}** (success on {a.tracks} unseen tracks per cell"
+                  + (f"; mean over {r['seeds']} seeds, 95% bootstrap CI" if r["seeds"] > 1 else "") + ")", "",
                   "| turns \\ free width | " + " | ".join(f"{w[0]}-{w[1]} m" for w in WIDTHS) + " |",
                   "|---|" + "---|" * len(WIDTHS)]
-        lines += [f"| {t[0]}-{t[1]} deg | " + " | ".join(f"{v:.0%}" for v in row) + " |" for t, row in zip(TURNS, grid)]
+        lines += [f"| {t[0]}-{t[1]} deg | " + " | ".join(_cell(r, i, j) for j in range(len(WIDTHS))) + " |"
+                  for i, t in enumerate(TURNS)]
         lines.append("")
     (a.out / "difficulty.md").write_text("\n".join(lines))
     _plot(a.out / "difficulty.png", results)
@@ -79,22 +89,43 @@ def main(argv=None) -> int:
     return 0
 
 
+def aggregate(grids: list) -> dict:
+    """Seeds of one agent: the mean success per cell, with a 95% bootstrap CI over seeds when there are several."""
+    g = np.asarray(grids)                                          # (seeds, turns, widths)
+    out = {"seeds": len(g), "mean": g.mean(0).tolist(), "per_seed": g.tolist(), "ci_low": None, "ci_high": None}
+    if len(g) > 1:
+        from learn.sweep.summary import _interval
+        lo, hi = np.zeros(g.shape[1:]), np.zeros(g.shape[1:])
+        for idx in np.ndindex(*g.shape[1:]):
+            _, ci = _interval(g[(slice(None), *idx)], 2000)
+            lo[idx], hi[idx] = ci[0, 0], ci[1, 0]
+        out.update(ci_low=lo.tolist(), ci_high=hi.tolist())
+    return out
+
+
+def _cell(r: dict, i: int, j: int) -> str:
+    text = f"{r['mean'][i][j]:.0%}"
+    if r["ci_low"] is not None and r["ci_low"][i][j] != r["ci_high"][i][j]:
+        text += f" [{100 * r['ci_low'][i][j]:.0f}, {100 * r['ci_high'][i][j]:.0f}]"
+    return text
+
+
 def _plot(path: Path, results: dict) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.8), squeeze=False)
-    for ax, (label, grid) in zip(axes[0], results.items()):
-        g = np.asarray(grid)
+    for ax, (label, r) in zip(axes[0], results.items()):
+        g = np.asarray(r["mean"])
         ax.imshow(g, vmin=0, vmax=1, cmap="RdYlGn")
         for i in range(g.shape[0]):
             for j in range(g.shape[1]):
-                ax.text(j, i, f"{g[i, j]:.0%}", ha="center", va="center", fontsize=9)
+                ax.text(j, i, _cell(r, i, j).replace(" [", "\n["), ha="center", va="center", fontsize=8)
         ax.set_xticks(range(len(WIDTHS)), [f"{w[0]}-{w[1]}" for w in WIDTHS], fontsize=8)
         ax.set_yticks(range(len(TURNS)), [f"{t[0]}-{t[1]}" for t in TURNS], fontsize=8)
         ax.set_xlabel("corridor free width (m)")
         ax.set_ylabel("turns (deg)")
-        ax.set_title(label, fontsize=9)
+        ax.set_title(label + (f" ({r['seeds']} seeds)" if r["seeds"] > 1 else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
