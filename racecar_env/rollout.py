@@ -177,7 +177,8 @@ class EnvPool:
                 self._procs.append(proc)
         finally:
             if main_thread:
-                signal.signal(signal.SIGINT, old_handler)
+                if old_handler is not None:   # None: a handler installed outside Python, which we cannot restore
+                    signal.signal(signal.SIGINT, old_handler)
                 signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if pressed:   # the Ctrl-C now does what it would have done (KeyboardInterrupt, or ending a loading program)
             try:
