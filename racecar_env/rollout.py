@@ -165,7 +165,9 @@ class EnvPool:
         pressed: list[int] = []
         if main_thread:
             resource_tracker.ensure_running()   # starting it later would unblock SIGINT on its way out
-            old_handler = signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
+            old_handler = signal.getsignal(signal.SIGINT)   # None: installed outside Python; left alone
+            if old_handler is not None:
+                signal.signal(signal.SIGINT, lambda signum, frame: pressed.append(signum))
             old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             for _ in range(workers):
@@ -177,7 +179,7 @@ class EnvPool:
                 self._procs.append(proc)
         finally:
             if main_thread:
-                if old_handler is not None:   # None: a handler installed outside Python, which we cannot restore
+                if old_handler is not None:
                     signal.signal(signal.SIGINT, old_handler)
                 signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
         if pressed:   # the Ctrl-C now does what it would have done (KeyboardInterrupt, or ending a loading program)
