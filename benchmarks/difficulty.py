@@ -94,10 +94,10 @@ def aggregate(grids: list) -> dict:
     g = np.asarray(grids)                                          # (seeds, turns, widths)
     out = {"seeds": len(g), "mean": g.mean(0).tolist(), "per_seed": g.tolist(), "ci_low": None, "ci_high": None}
     if len(g) > 1:
-        from learn.sweep.summary import _interval
+        from learn.sweep.summary import bootstrap_interval
         lo, hi = np.zeros(g.shape[1:]), np.zeros(g.shape[1:])
         for idx in np.ndindex(*g.shape[1:]):
-            _, ci = _interval(g[(slice(None), *idx)], 2000)
+            _, ci = bootstrap_interval(g[(slice(None), *idx)])
             lo[idx], hi[idx] = ci[0, 0], ci[1, 0]
         out.update(ci_low=lo.tolist(), ci_high=hi.tolist())
     return out

@@ -274,12 +274,12 @@ def test_a_trial_run_before_a_setting_existed_still_counts_as_done(tmp_path):
 def test_confidence_intervals_are_the_same_on_every_rebuild():
     """The README's tables are pasted from summary.md: the same scores must give the same CI every time, whatever
     numpy's global generator was doing, and computing them must not move that generator."""
-    from learn.sweep.summary import _interval
+    from learn.sweep.summary import bootstrap_interval
     scores = np.array([0.68, 0.74, 1.0, 0.44, 0.0])
-    first = _interval(scores, 500)
+    first = bootstrap_interval(scores, 500)
     np.random.seed(123)
     before = np.random.get_state()[1].copy()
-    again = _interval(scores, 500)
+    again = bootstrap_interval(scores, 500)
     np.testing.assert_array_equal(first[1], again[1])
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 

@@ -79,7 +79,7 @@ def _setting_key(setting: str):
             for t in re.split(r"([-+]?\d[\d.]*(?:e[-+]?\d+)?)", setting) if t]
 
 
-def _interval(scores: np.ndarray, reps: int) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_interval(scores: np.ndarray, reps: int = BOOTSTRAP_REPS) -> tuple[np.ndarray, np.ndarray]:
     """(mean, IQM) point estimates and their CIs, shape (2,) and (2, 2) [low/high x mean/iqm]."""
     from rliable import library, metrics
 
@@ -116,14 +116,13 @@ def aggregate(records: list[dict], reps: int = BOOTSTRAP_REPS) -> list[dict]:
                "success_per_seed": [float(r["final"]["success_rate"]) for r in done]}
         if done:
             scores = np.array(row["success_per_seed"], dtype=float)
-            point, ci = _interval(scores, reps)
-            ttg = [e["time_to_goal"] for r in done for e in r["final"].get("per_episode", [])
-                   if e.get("outcome") == "success" and e.get("time_to_goal") is not None]
+            point, ci = bootstrap_interval(scores, reps)
+            ttg = _mean_time_to_goal([r["final"] for r in done])
             walls = [float(r["wall_s"]) for r in done if r["wall_s"] is not None]
             first90 = [float(r["first90"]["wall_s"]) for r in done if isinstance(r.get("first90"), dict)]
             row.update(success_mean=float(point[0]), success_mean_ci=[float(ci[0, 0]), float(ci[1, 0])],
                        success_iqm=float(point[1]), success_iqm_ci=[float(ci[0, 1]), float(ci[1, 1])],
-                       time_to_goal_s=float(np.mean(ttg)) if ttg else None,
+                       time_to_goal_s=ttg,
                        crash_rate=float(np.mean([r["final"]["crash_rate"] for r in done])),
                        wall_s=float(np.mean(walls)) if walls else None,
                        first90_s=float(np.median(first90)) if first90 else None, first90_seeds=len(first90),
@@ -137,8 +136,7 @@ def aggregate(records: list[dict], reps: int = BOOTSTRAP_REPS) -> list[dict]:
         row.update(robust_seeds=len(robust), robust_mean=None, robust_mean_ci=None,
                    robust_jitter=list(next(iter(jitters))) if len(jitters) == 1 else None)
         if robust and len(jitters) == 1:   # mixed jitters are not one number
-            point, ci = _interval(np.array([float(x["success_rate"]) for x in robust]), reps)
-            row.update(robust_mean=float(point[0]), robust_mean_ci=[float(ci[0, 0]), float(ci[1, 0])])
+            row["robust_mean"], row["robust_mean_ci"] = _success_mean(robust, reps)
         row["transfer"] = _transfer(done, reps)
         rows.append(row)
     return rows
@@ -149,13 +147,23 @@ def _transfer(done: list[dict], reps: int) -> dict:
     out = {}
     for track in dict.fromkeys(t for r in done for t in r.get("transfer") or {}):
         results = [r["transfer"][track] for r in done if track in (r.get("transfer") or {})]
-        point, ci = _interval(np.array([float(x["success_rate"]) for x in results]), reps)
-        ttg = [e["time_to_goal"] for x in results for e in x.get("per_episode", [])
-               if e.get("outcome") == "success" and e.get("time_to_goal") is not None]
-        out[track] = {"seeds": len(results), "success_mean": float(point[0]),
-                      "success_mean_ci": [float(ci[0, 0]), float(ci[1, 0])],
-                      "time_to_goal_s": float(np.mean(ttg)) if ttg else None}
+        mean, ci = _success_mean(results, reps)
+        out[track] = {"seeds": len(results), "success_mean": mean, "success_mean_ci": ci,
+                      "time_to_goal_s": _mean_time_to_goal(results)}
     return out
+
+
+def _success_mean(results: list[dict], reps: int) -> tuple[float, list[float]]:
+    """Mean success over seeds' evaluation results, with its 95% bootstrap CI [low, high]."""
+    point, ci = bootstrap_interval(np.array([float(x["success_rate"]) for x in results]), reps)
+    return float(point[0]), [float(ci[0, 0]), float(ci[1, 0])]
+
+
+def _mean_time_to_goal(results: list[dict]) -> float | None:
+    """Mean time-to-goal over the successful episodes of all the given evaluation results (None if none)."""
+    ttg = [e["time_to_goal"] for x in results for e in x.get("per_episode", [])
+           if e.get("outcome") == "success" and e.get("time_to_goal") is not None]
+    return float(np.mean(ttg)) if ttg else None
 
 
 # --- writers --------------------------------------------------------------------------------------------------------

@@ -42,11 +42,13 @@ def parse_tracks(text: str) -> list[str]:
     return tracks
 
 
-def tested_tracks(folder: Path) -> dict:
-    """{track: result} of a trial's transfer.json (empty if none)."""
+def tested_tracks(folder: Path, episodes: int | None = None) -> dict:
+    """{track: result} of a trial's transfer.json (empty if none, or if it was run at another episode count)."""
     have = read_json(folder / TRANSFER_FILE) or {}
     tracks = have.get("tracks")
-    return tracks if isinstance(tracks, dict) else {}
+    if not isinstance(tracks, dict) or (episodes is not None and have.get("episodes") != episodes):
+        return {}
+    return tracks
 
 
 def evaluate_transfer(sweep_dir: Path, tracks: list[str], episodes: int = DEFAULT_EPISODES, emit=print) -> int:
@@ -54,21 +56,21 @@ def evaluate_transfer(sweep_dir: Path, tracks: list[str], episodes: int = DEFAUL
     (trial, track) evaluations ran. transfer.json is rewritten after each one, so an interruption loses at most one."""
     from ..checkpoint import load_policy
 
-    trials = finished_trials(sweep_dir)
     todo = []
-    for folder in trials:
-        have = read_json(folder / TRANSFER_FILE) or {}
-        done = tested_tracks(folder) if have.get("episodes") == episodes else {}
-        todo += [(folder, done, t) for t in tracks if t not in done]
-    policies: dict[Path, object] = {}
-    for k, (folder, done, track) in enumerate(todo, 1):
-        if folder not in policies:
-            policies.clear()   # one trial's policy in memory at a time
-            policies[folder] = load_policy(folder / "checkpoints" / "best.pt")
-        res = evaluate(policies[folder], track, episodes, TEST_SEED, workers="auto")   # same episodes as serial
-        done[track] = res.to_dict()
-        write_json(folder / TRANSFER_FILE, {"episodes": episodes, "seed0": TEST_SEED, "tracks": done})
-        ttg = res.summary()["mean_time_to_goal_s"]
-        emit(f"[{k}/{len(todo)}] {folder.relative_to(Path(sweep_dir))}: {track}: success {res.success_rate:.0%}"
-             + (f", time-to-goal {ttg:.2f} s" if ttg is not None else ""))
-    return len(todo)
+    for folder in finished_trials(sweep_dir):
+        done = tested_tracks(folder, episodes)
+        missing = [t for t in tracks if t not in done]
+        if missing:
+            todo.append((folder, done, missing))
+    total, k = sum(len(m) for _, _, m in todo), 0
+    for folder, done, missing in todo:
+        policy = load_policy(folder / "checkpoints" / "best.pt")
+        for track in missing:
+            res = evaluate(policy, track, episodes, TEST_SEED, workers="auto")   # same episodes as serial
+            done[track] = res.to_dict()
+            write_json(folder / TRANSFER_FILE, {"episodes": episodes, "seed0": TEST_SEED, "tracks": done})
+            k += 1
+            ttg = res.summary()["mean_time_to_goal_s"]
+            emit(f"[{k}/{total}] {folder.relative_to(Path(sweep_dir))}: {track}: success {res.success_rate:.0%}"
+                 + (f", time-to-goal {ttg:.2f} s" if ttg is not None else ""))
+    return total
