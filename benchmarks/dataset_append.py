@@ -24,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from racecar_env import cli  # noqa: E402
 from racecar_env import spec  # noqa: E402
 from racecar_env.episode import EpisodeRecorder  # noqa: E402
 from racecar_env.tracks import load_track  # noqa: E402
@@ -45,7 +46,7 @@ def synthetic_episode(rng: np.random.Generator, steps: int, track):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--episodes", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=250, help="steps per episode (default 250)")
     ap.add_argument("--window", type=int, default=10, help="episodes each side of a checkpoint in its median")

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from racecar_env import cli  # noqa: E402
 from racecar_env.evaluation import TEST_SEED, EvalResult  # noqa: E402
 from racecar_env.rollout import run_episodes  # noqa: E402
 from racecar_env.tracks import TEST_SEEDS, generate  # noqa: E402
@@ -49,7 +50,7 @@ def agent_for(text: str):
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+    ap = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("agents", nargs="+", help="checkpoints (.pt) or autopilot[:skill]")
     ap.add_argument("--tracks", type=int, default=20, help="tracks (= episodes) per cell (default 20)")

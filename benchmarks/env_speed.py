@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from racecar_env import cli  # noqa: E402
 from racecar_env import RaceCarEnv, spec  # noqa: E402
 
 
@@ -56,7 +57,7 @@ def time_bare(env: RaceCarEnv, actions: np.ndarray, ends: set[int]) -> float:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--steps", type=int, default=3000, help="env steps per trial (default 3000)")
     ap.add_argument("--trials", type=int, default=5, help="alternating trials; the best of each is kept")
     args = ap.parse_args()

@@ -14,13 +14,13 @@ Last line: `ratio autopilot=X policy=Y` (pool / serial episodes per second, medi
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from racecar_env import cli  # noqa: E402
 from racecar_env.evaluation import TEST_SEED  # noqa: E402
 from racecar_env.rollout import EnvPool, resolve_workers, run_episodes  # noqa: E402
 
@@ -44,7 +44,7 @@ def agents(policy_path: str | None, seeds: list[int]):
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--episodes", type=int, default=8)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--workers", default="auto")

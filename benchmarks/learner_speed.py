@@ -19,7 +19,6 @@ Last line: `ratio td3bc=X cql=Y iql=Z` (ours / reference updates per second, med
 """
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -32,6 +31,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from racecar_env import cli  # noqa: E402
 from benchmarks import corl_reference as corl  # noqa: E402
 from learn.algos import compile_critics, make_agent  # noqa: E402
 from learn.config import TrainConfig  # noqa: E402
@@ -159,7 +159,7 @@ def time_to_90(paths: list[str]) -> None:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--threads", type=int, default=1, help="torch threads of both sides (default 1, a sweep "
                    "trial's; a standalone run uses one per CPU)")

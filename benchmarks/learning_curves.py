@@ -6,10 +6,12 @@ A run still in progress is drawn as far as its TensorBoard log goes.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from racecar_env import cli  # noqa: E402
 
 
 def scalars(run: Path, tag: str) -> tuple[list[int], list[float]]:
@@ -23,7 +25,7 @@ def scalars(run: Path, tag: str) -> tuple[list[int], list[float]]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out")
     p.add_argument("runs", nargs="+", help="LABEL=RUN_DIR")
     p.add_argument("--title", default="")

@@ -19,6 +19,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
+from racecar_env import cli  # noqa: E402
 from racecar_env.evaluation import TEST_SEED  # noqa: E402
 from racecar_env.media import FPS, write_mp4  # noqa: E402
 from racecar_env.render import VIEWS, EpisodeRenderer  # noqa: E402
@@ -27,7 +28,7 @@ from replay.session import episode_clips, policy_runs, track_arg  # noqa: E402
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--episodes", type=int, default=3)
     ap.add_argument("--view", choices=VIEWS, default="topdown")
     ap.add_argument("--seed", type=int, default=TEST_SEED)

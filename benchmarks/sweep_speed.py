@@ -33,9 +33,11 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
+from racecar_env import cli  # noqa: E402
+
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--algo", default="td3bc", choices=("bc", "td3bc", "cql", "iql"))
     p.add_argument("--updates", type=int, default=None, help="updates per run, half of them BC pretraining for "
                    "td3bc/cql/iql (default: the algorithm's own budget)")

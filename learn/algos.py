@@ -75,7 +75,8 @@ class TD3BC:
     def __init__(self, cfg: TD3BCConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
         self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden).to(device)
-        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=cfg.n_critics).to(device)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=cfg.n_critics,
+                                     layernorm=cfg.critic_layernorm).to(device)
         self.actor_target, self.critic_target = copy.deepcopy(self.actor), copy.deepcopy(self.critic)
         for p in [*self.actor_target.parameters(), *self.critic_target.parameters()]:
             p.requires_grad_(False)
@@ -156,18 +157,26 @@ class CQL:
     maximises min Q - alpha * log pi with auto-tuned temperature alpha. With cql_lagrange the penalty's weight is a
     Lagrange multiplier tuned to hold the gap at cql_target_gap (the paper's CQL-Lagrange); with
     cql_max_target_backup the TD target takes the best of the n policy samples at s' (the paper's max-backup). The
-    BC warm-up is the authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics learn."""
+    BC warm-up is the authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics learn.
+    With actor_average, `actor` (the policy evaluations and checkpoints use) is a Polyak average of `actor_live` (the
+    one the updates train): on imperfect data the live actor hops between the peaks the penalty raises at data
+    actions every few hundred updates, and its average hops less."""
 
     def __init__(self, cfg: CQLConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
         self.actor = GaussianActor(obs_dim, ACT_DIM, cfg.hidden).to(device)
-        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2).to(device)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2, layernorm=cfg.critic_layernorm).to(device)
         self.critic_target = copy.deepcopy(self.critic)
         for p in self.critic_target.parameters():
             p.requires_grad_(False)
+        self.actor_live = self.actor
+        if cfg.actor_average:   # `actor` (what is evaluated and saved as the policy) becomes the running average
+            self.actor = copy.deepcopy(self.actor_live)
+            for p in self.actor.parameters():
+                p.requires_grad_(False)
         self.log_alpha = torch.tensor(math.log(cfg.init_temperature), device=device, requires_grad=True)
         self.log_cql_weight = torch.tensor(math.log(cfg.cql_weight), device=device, requires_grad=True)
-        self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
+        self.actor_opt = _adam(self.actor_live.parameters(), cfg.actor_lr)
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
         self.alpha_opt = _adam([self.log_alpha], cfg.temperature_lr)
         self.cql_weight_opt = _adam([self.log_cql_weight], cfg.cql_weight_lr)
@@ -178,13 +187,13 @@ class CQL:
         c = self.cfg
         B, n = b.obs.shape[0], c.cql_n_actions
         # one actor pass for current and next states, n samples each
-        acts, logp = self.actor.sample(torch.cat([b.obs, b.next_obs]), n)
+        acts, logp = self.actor_live.sample(torch.cat([b.obs, b.next_obs]), n)
         cur_a, cur_logp, next_a, next_logp = acts[:B], logp[:B], acts[B:], logp[B:]
         pi, pi_logp = cur_a[:, 0], cur_logp[:, 0]
         alpha = self.log_alpha.exp().detach()
 
         if pretrain:  # the authors' BC warm-up: maximum likelihood of the data action, entropy-regularised
-            actor_loss = (alpha * pi_logp - self.actor.log_prob(b.obs, b.action)).mean()
+            actor_loss = (alpha * pi_logp - self.actor_live.log_prob(b.obs, b.action)).mean()
         else:
             q_pi = self.critic(b.obs, pi).min(0).values
             actor_loss = (alpha * pi_logp - q_pi).mean()
@@ -214,6 +223,8 @@ class CQL:
         critic_loss = td_loss + weight * gap.sum()
 
         actor_step(self.actor_opt, actor_loss)
+        if c.actor_average:
+            soft_update(self.actor, self.actor_live, c.actor_average)
         if not pretrain:   # a clone of the data has the data's entropy: tuning alpha to the target then only
             self.alpha_opt.zero_grad(set_to_none=True)   # drives it toward 0 for the RL phase to start from
             alpha_loss.backward()
@@ -236,7 +247,8 @@ class CQL:
                 "entropy": -pi_logp.detach().mean()}
 
     def state_dict(self) -> dict:
-        return {"actor": self.actor.state_dict(), "critic": self.critic.state_dict(),
+        live = {"actor_live": self.actor_live.state_dict()} if self.cfg.actor_average else {}
+        return {"actor": self.actor.state_dict(), **live, "critic": self.critic.state_dict(),
                 "critic_target": self.critic_target.state_dict(), "log_alpha": self.log_alpha.detach().clone(),
                 "log_cql_weight": self.log_cql_weight.detach().clone(),
                 "actor_opt": self.actor_opt.state_dict(), "critic_opt": self.critic_opt.state_dict(),
@@ -245,6 +257,8 @@ class CQL:
     def load_state_dict(self, d: dict) -> None:
         for k in ("actor", "critic", "critic_target", "actor_opt", "critic_opt", "alpha_opt", "cql_weight_opt"):
             getattr(self, k).load_state_dict(d[k])
+        if self.cfg.actor_average:
+            self.actor_live.load_state_dict(d["actor_live"])
         with torch.no_grad():
             self.log_alpha.copy_(d["log_alpha"])
             self.log_cql_weight.copy_(d["log_cql_weight"])
@@ -271,7 +285,7 @@ class IQL:
         self.cfg = cfg
         self.actor = Actor(obs_dim, ACT_DIM, cfg.hidden).to(device)
         self.value = ValueNet(obs_dim, cfg.hidden).to(device)
-        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2).to(device)
+        self.critic = EnsembleCritic(obs_dim, ACT_DIM, cfg.hidden, n=2, layernorm=cfg.critic_layernorm).to(device)
         self.critic_target = copy.deepcopy(self.critic)
         for p in self.critic_target.parameters():
             p.requires_grad_(False)

@@ -49,6 +49,8 @@ class AlgoConfig:
     critic_lr: float = opt(3e-4, "critic / value learning rate", lo=0, lo_open=True)
     gamma: float = opt(0.99, "discount", lo=0, hi=1)
     tau: float = opt(0.005, "target network soft-update rate", lo=0, hi=1, lo_open=True)
+    critic_layernorm: bool = opt(False, "LayerNorm in every hidden layer of the critics (ReBRAC, RLPD): bounds how "
+                                        "far Q extrapolates from the data")
     reward_scale: float = opt(1.0, "rewards are multiplied by this in the critics' targets: CQL's penalty weight and "
                                    "entropy temperature and IQL's beta act in the units of Q (TD3+BC normalises its "
                                    "Q term, BC has no critic)", lo=0, lo_open=True)
@@ -121,6 +123,9 @@ class CQLConfig(CriticDrivenConfig):
                                  "the soft maximum", lo=1)
     temperature_lr: float = opt(3e-4, "entropy temperature learning rate (tuned in the CQL phase only; 3e-3 let "
                                       "alpha climb past Q's scale within 2k updates)", lo=0)
+    actor_average: float = opt(0.0, "Polyak rate of an averaged copy of the actor that evaluations and checkpoints "
+                                    "use as the policy (e.g. 0.005: an average over ~200 updates); 0 = the actor "
+                                    "itself", lo=0, hi=1)
     init_temperature: float = opt(0.02, "entropy temperature of the BC warm-up and the start of the CQL phase "
                                         "(in the units of Q: rewards here are ~0.1 a step)", lo=0, lo_open=True)
 
@@ -155,6 +160,9 @@ class RunConfig:
     eval_every: int = opt(EVAL_EVERY, "updates between periodic evaluations (they pick best.pt); 0 = only at the "
                                       "end", lo=0)
     eval_episodes: int = opt(10, "episodes per periodic evaluation (selection seeds 10000+i)", lo=1)
+    eval_after_pretrain: bool = opt(True, "also evaluate at the end of the BC pretraining (logged, never best.pt: how "
+                                          "good the clone is before the algorithm's own updates); off saves its "
+                                          "episodes' time")
     stop_at_success: float = opt(0.0, "end training early once --stop-patience periodic evaluations in a row (after "
                                       "pretraining) reach this success rate, e.g. 1.0; 0 = always the full budget",
                                  lo=0, hi=1)
@@ -182,8 +190,8 @@ class RunConfig:
 
 
 #: RunConfig fields a resumed run may change: they steer the run, not what it learns.
-RUN_CONTROL = ("steps", "eval_every", "eval_episodes", "stop_at_success", "stop_patience", "final_eval_episodes",
-               "eval_workers", "threads", "compile", "device", "log_every", "save_every_s")
+RUN_CONTROL = ("steps", "eval_every", "eval_episodes", "eval_after_pretrain", "stop_at_success", "stop_patience",
+               "final_eval_episodes", "eval_workers", "threads", "compile", "device", "log_every", "save_every_s")
 
 
 @dataclass

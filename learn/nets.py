@@ -125,14 +125,30 @@ class EnsembleLinear(nn.Module):
         return torch.baddbmm(self.bias[:n], x, self.weight[:n])
 
 
-class EnsembleCritic(nn.Module):
-    """n Q-networks evaluated together: q(obs, action) -> (n, B)."""
+class EnsembleLayerNorm(nn.Module):
+    """LayerNorm over the features of each member, with each member's own gain and bias."""
 
-    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], n: int = 2):
+    def __init__(self, n: int, dim: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n, 1, dim))
+        self.bias = nn.Parameter(torch.zeros(n, 1, dim))
+
+    def forward(self, x: torch.Tensor, n: int | None = None) -> torch.Tensor:  # x: (n, B, dim)
+        n = n or self.weight.shape[0]
+        return torch.addcmul(self.bias[:n], F.layer_norm(x, x.shape[-1:]), self.weight[:n])
+
+
+class EnsembleCritic(nn.Module):
+    """n Q-networks evaluated together: q(obs, action) -> (n, B). With layernorm, every hidden layer is normalised
+    before its ReLU (as ReBRAC's and RLPD's critics): Q can then only grow through the output layer's weights, which
+    bounds how far it extrapolates away from the data (Ball et al. 2023)."""
+
+    def __init__(self, obs_dim: int, act_dim: int, hidden: tuple[int, ...], n: int = 2, layernorm: bool = False):
         super().__init__()
         self.n = n
         sizes = [obs_dim + act_dim, *hidden, 1]
         self.layers = nn.ModuleList(EnsembleLinear(n, sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
+        self.norms = nn.ModuleList(EnsembleLayerNorm(n, h) for h in hidden) if layernorm else None
 
     def forward(self, obs: torch.Tensor, action: torch.Tensor, members: int | None = None) -> torch.Tensor:
         """Q of every member (or of the first `members`): action (B, A) -> (n, B), or K actions per state
@@ -144,8 +160,11 @@ class EnsembleCritic(nn.Module):
             obs = obs.unsqueeze(1).expand(*lead, obs.shape[-1])
         x = torch.cat([obs, action], dim=-1).reshape(-1, obs.shape[-1] + action.shape[-1])
         x = x.unsqueeze(0).expand(n, *x.shape)
-        for layer in self.layers[:-1]:
-            x = F.relu_(layer(x, n))   # in place: one less (n, B, hidden) buffer per layer
+        for i, layer in enumerate(self.layers[:-1]):
+            x = layer(x, n)
+            if self.norms is not None:
+                x = self.norms[i](x, n)
+            x = F.relu_(x)   # in place: one less (n, B, hidden) buffer per layer
         return fp32(lambda h: self.layers[-1](h, n), x).view(n, *lead)
 
 

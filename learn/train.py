@@ -308,9 +308,9 @@ def _video(path: Path, res: EvalResult) -> None:
 def _eval_due(cfg: TrainConfig, step: int) -> bool:
     """Periodic evaluations: every eval_every updates and at the end, but not inside BC pretraining (its checkpoints
     can never be best.pt, and evaluations are a large share of a short run's wall-clock); one at the end of
-    pretraining tells how good the cloned policy is before the algorithm's own updates start."""
+    pretraining (eval_after_pretrain) tells how good the cloned policy is before the algorithm's own updates start."""
     bc = cfg.algo.bc_steps if cfg.run.algo != "bc" else 0
-    if step == cfg.total_steps or (bc and step == bc):
+    if step == cfg.total_steps or (bc and step == bc and cfg.run.eval_after_pretrain):
         return True
     return bool(cfg.run.eval_every) and step % cfg.run.eval_every == 0 and step > bc
 

@@ -196,3 +196,13 @@ def test_multi_track_agent_drives_roads_it_never_saw(tmp_path):
     assert a.n == 4 and len({e.track_id for e in a.episodes}) == 4            # four roads, none from training
     assert not {e.track_id for e in a.episodes} & set(trained.tracks)
     assert a.mean_progress > b.mean_progress + 0.2, (a.line(), b.line())
+
+
+@pytest.mark.parametrize("after_pretrain", [True, False])
+def test_evaluation_schedule_skips_pretraining_except_its_end_if_asked(after_pretrain):
+    from learn.config import TrainConfig
+    from learn.train import _eval_due
+    cfg = TrainConfig.build(algo="td3bc", bc_steps=1000, steps=500, eval_every=200,
+                            eval_after_pretrain=after_pretrain)
+    due = [s for s in range(1, cfg.total_steps + 1) if _eval_due(cfg, s)]
+    assert due == ([1000] if after_pretrain else []) + [1200, 1400, 1500]

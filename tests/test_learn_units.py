@@ -194,19 +194,31 @@ def test_advantage_weights_are_exponential_and_capped():
     np.testing.assert_allclose(w.numpy(), [math.exp(-2), 1.0, math.exp(2), 50.0], rtol=1e-6)
 
 
-def test_ensemble_critic_equals_separate_critics():
+@pytest.mark.parametrize("layernorm", [False, True])
+def test_ensemble_critic_equals_separate_critics(layernorm):
     from learn.nets import EnsembleCritic
     torch.manual_seed(0)
-    ens = EnsembleCritic(FEATURE_DIM, 2, (32, 32), n=3)
+    ens = EnsembleCritic(FEATURE_DIM, 2, (32, 32), n=3, layernorm=layernorm)
+    if layernorm:   # members with their own gains and biases, not the initial ones
+        with torch.no_grad():
+            for norm in ens.norms:
+                norm.weight.uniform_(0.5, 1.5)
+                norm.bias.uniform_(-0.5, 0.5)
     obs, act = torch.randn(5, FEATURE_DIM), torch.rand(5, 2) * 2 - 1
     q = ens(obs, act)
     assert q.shape == (3, 5)
     x = torch.cat([obs, act], -1)
-    for m in range(3):   # member m as an ordinary MLP with its own slice of the weights
+    for m in range(3):   # member m as an ordinary MLP (torch's own LayerNorm) with its own slice of the weights
         h = x
         for i, layer in enumerate(ens.layers):
             h = h @ layer.weight[m] + layer.bias[m]
             if i < len(ens.layers) - 1:
+                if layernorm:
+                    ln = torch.nn.LayerNorm(h.shape[-1])
+                    with torch.no_grad():
+                        ln.weight.copy_(ens.norms[i].weight[m, 0])
+                        ln.bias.copy_(ens.norms[i].bias[m, 0])
+                    h = ln(h)
                 h = torch.relu(h)
         torch.testing.assert_close(q[m], h.squeeze(-1), rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(ens(obs, act, members=1)[0], q[0])
@@ -296,7 +308,32 @@ def test_cql_lagrange_update_moves_the_weight_and_its_state_round_trips():
     assert w1 < w0 == pytest.approx(cfg.cql_weight)
     again = CQL(cfg, FEATURE_DIM)
     again.load_state_dict(agent.state_dict())
-    assert float(again.log_cql_weight) == float(agent.log_cql_weight)
+    assert float(again.log_cql_weight.detach()) == float(agent.log_cql_weight.detach())
+
+
+def test_cql_averaged_actor_follows_the_live_one_and_is_the_saved_policy():
+    """With actor_average the policy that is evaluated and saved ("actor") is a Polyak average of the actor the
+    updates train: after one update it sits at rate * (live - initial) from where both started; the checkpoint keeps
+    both, so a resumed run continues the same two."""
+    torch.manual_seed(0)
+    rate = 0.25
+    cfg = ALGO_CONFIGS["cql"](hidden=(16, 16), cql_n_actions=2, actor_average=rate)
+    agent = CQL(cfg, FEATURE_DIM)
+    start = [p.clone() for p in agent.actor.parameters()]
+    torch.testing.assert_close(start, [p.detach() for p in agent.actor_live.parameters()])
+    b = Batch(torch.randn(8, FEATURE_DIM), torch.rand(8, 2) * 2 - 1, torch.randn(8), torch.randn(8, FEATURE_DIM),
+              torch.zeros(8))
+    agent.update(b)
+    live = [p.detach() for p in agent.actor_live.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(live, start))   # the live actor moved
+    torch.testing.assert_close([p.detach() for p in agent.actor.parameters()],
+                               [s + rate * (l - s) for s, l in zip(start, live)])
+    again = CQL(cfg, FEATURE_DIM)
+    again.load_state_dict(agent.state_dict())
+    torch.testing.assert_close(list(again.actor.parameters()), list(agent.actor.parameters()))
+    torch.testing.assert_close(list(again.actor_live.parameters()), list(agent.actor_live.parameters()))
+    plain = CQL(ALGO_CONFIGS["cql"](hidden=(16, 16), cql_n_actions=2), FEATURE_DIM)
+    assert plain.actor is plain.actor_live and "actor_live" not in plain.state_dict()
 
 
 def test_gaussian_actor_log_prob_is_the_squashed_gaussian_density():

@@ -194,7 +194,7 @@ def build_plan(out: "str | Path", datasets: list[str], algos: list[str], seeds: 
                         t.config(Path(out))
                     except ConfigError as e:
                         msg = str(e).removeprefix("config: ")
-                        hint = (f" (to set it for some algorithms only: --set ALGO.KEY=...)"
+                        hint = (" (to set it for some algorithms only: --set ALGO.KEY=...)"
                                 if len(algos) > 1 else "")
                         raise SweepError(f"--set, trial {t.label}: {msg}{hint}") from None
                     trials.append(t)
