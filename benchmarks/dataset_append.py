@@ -24,8 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from racecar_env import cli  # noqa: E402
-from racecar_env import spec  # noqa: E402
+from racecar_env import cli, spec  # noqa: E402
 from racecar_env.episode import EpisodeRecorder  # noqa: E402
 from racecar_env.tracks import load_track  # noqa: E402
 

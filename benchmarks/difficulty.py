@@ -51,7 +51,7 @@ def agent_for(text: str):
 
 def main(argv=None) -> int:
     ap = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+                            formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("agents", nargs="+", help="checkpoints (.pt) or autopilot[:skill]")
     ap.add_argument("--tracks", type=int, default=20, help="tracks (= episodes) per cell (default 20)")
     ap.add_argument("--workers", default="auto", help="env processes (default auto)")

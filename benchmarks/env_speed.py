@@ -18,8 +18,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from racecar_env import cli  # noqa: E402
-from racecar_env import RaceCarEnv, spec  # noqa: E402
+from racecar_env import RaceCarEnv, cli, spec  # noqa: E402
 
 
 def time_env(env: RaceCarEnv, actions: np.ndarray) -> tuple[float, set[int]]:

@@ -31,13 +31,13 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils.flop_counter import flop_registry
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from racecar_env import cli  # noqa: E402
 from benchmarks import corl_reference as corl  # noqa: E402
 from learn.algos import compile_critics, make_agent  # noqa: E402
 from learn.config import TrainConfig  # noqa: E402
 from learn.data import ReplayBuffer  # noqa: E402
 from learn.encoding import FEATURE_DIM, Encoder  # noqa: E402
 from learn.train import Updater  # noqa: E402
+from racecar_env import cli  # noqa: E402
 
 N_TRANSITIONS = 12_000  # ~ a 50-episode S-track dataset
 UPDATES = {"td3bc": 100, "cql": 20, "iql": 60}   # per round and side (about a second each on one core)

@@ -133,9 +133,9 @@ class EnsembleLayerNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(n, 1, dim))
         self.bias = nn.Parameter(torch.zeros(n, 1, dim))
 
-    def forward(self, x: torch.Tensor, n: int | None = None) -> torch.Tensor:  # x: (n, B, dim)
-        n = n or self.weight.shape[0]
-        return torch.addcmul(self.bias[:n], F.layer_norm(x, x.shape[-1:]), self.weight[:n])
+    def forward(self, x: torch.Tensor, n: int | None = None) -> torch.Tensor:  # x: (n, B, dim), first n members
+        w, b = (self.weight, self.bias) if n is None or n == self.weight.shape[0] else (self.weight[:n], self.bias[:n])
+        return torch.addcmul(b, F.layer_norm(x, x.shape[-1:]), w)
 
 
 class EnsembleCritic(nn.Module):
