@@ -343,13 +343,16 @@ class IQL:
                 getattr(self, k).load_state_dict(v)
 
 
-def compile_critics(agent) -> list[str]:
+def compile_critics(agent, dynamic_threads: bool = False) -> list[str]:
     """torch.compile the networks an update runs but evaluation never does (critics, their targets, IQL's value):
     inductor fuses their bias, ReLU and bf16 casts around the matmuls. Actors stay eager: evaluation calls them with
     every batch size, and each new shape would compile again. Only `forward` is replaced, so state_dicts and
-    checkpoints are unchanged. Where compiling fails (no C++ compiler) dynamo falls back to eager."""
+    checkpoints are unchanged. Where compiling fails (no C++ compiler) dynamo falls back to eager. dynamic_threads:
+    the kernels use torch's thread count at each call instead of the one at compile time (learn.threads changes it)."""
     import torch._dynamo
+    import torch._inductor.config
     torch._dynamo.config.suppress_errors = True
+    torch._inductor.config.cpp.dynamic_threads = dynamic_threads
     done = []
     for name in ("critic", "critic_target", "value"):
         net = getattr(agent, name, None)

@@ -29,6 +29,7 @@ from .algos import compile_critics, make_agent
 from .config import ConfigError, TrainConfig
 from .data import ReplayBuffer, TrainingData, load_training_data
 from .encoding import FEATURE_DIM, Encoder
+from .threads import ThreadTuner
 
 
 @dataclass
@@ -147,7 +148,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
     last_path, best_path = _prepare_out(out, resume, cfg), out / "checkpoints" / "best.pt"
     if run.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: torch finds no CUDA device on this machine; use --device cpu (or auto)")
-    torch.set_num_threads(run.threads or available_cpus())
+    # --threads 0: the tuner picks one thread or all while the updates run (all collapse beside another busy process)
+    tuner = ThreadTuner(available_cpus()) if not run.threads and cfg.device == "cpu" else None
+    torch.set_num_threads(tuner.threads if tuner else run.threads or available_cpus())
     resumed = ckpt.load_checkpoint(last_path) if resume else None
     if resumed is not None:
         cfg = _merge_resume(cfg, resumed, last_path)
@@ -169,7 +172,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
         history, best = list(resumed["history"]), resumed["best"]
         torch.set_rng_state(resumed["rng"]["torch"])
         gen.set_state(resumed["rng"]["sampler"])
-    compiled = compile_critics(agent) if run.compile else []
+    compiled = compile_critics(agent, dynamic_threads=tuner is not None) if run.compile else []
     out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.json")
     track_text = eval_track if isinstance(eval_track, str) else eval_track.name
@@ -231,13 +234,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
     try:
         while step < cfg.total_steps:
             pretrain = step < algo.bc_steps
+            t_update = time.perf_counter()
             updater(pretrain)
             step += 1
+            if tuner is not None:
+                tuner.record(time.perf_counter() - t_update)
+                if step == algo.bc_steps:   # the RL updates cost more than the warm-up's: time both settings again
+                    tuner.restart()
             if step % run.log_every == 0:
                 for k, v in updater.pop_means().items():
                     writer.add_scalar(k, v, step)
                 now = time.perf_counter()
                 writer.add_scalar("train/updates_per_s", (step - step_rate) / max(now - t_rate, 1e-9), step)
+                writer.add_scalar("train/threads", torch.get_num_threads(), step)
                 t_rate, step_rate = now, step
             if step % 50 == 0 or step == cfg.total_steps:
                 bar.update(step - bar.n)
