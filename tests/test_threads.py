@@ -82,3 +82,22 @@ def test_updates_are_bitwise_the_same_at_one_and_two_threads(algo):
             updater(pretrain=False)
         weights.append(torch.cat([p.detach().flatten() for p in updater.agent.actor.parameters()]))
     assert torch.equal(weights[0], weights[1])
+
+
+def test_episodes_run_their_policy_on_one_thread_and_give_the_callers_count_back():
+    """Policies act on a few observations at a time (one thread is faster, and idle extra threads spin beside the
+    physics); a training run's tuned thread count must survive its evaluations."""
+    from racecar_env.rollout import run_episodes
+
+    class CountingAgent:
+        seen: set[int] = set()
+
+        def act(self, obs):
+            self.seen.add(torch.get_num_threads())
+            return np.zeros(2, dtype=np.float32)
+
+    torch.set_num_threads(2)
+    agent = CountingAgent()
+    episodes = run_episodes({"track": "s_curve", "max_episode_steps": 5}, agent, [0, 1], workers=1)
+    assert [len(e.actions) for e in episodes] == [5, 5]
+    assert agent.seen == {1} and torch.get_num_threads() == 2
