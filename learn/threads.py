@@ -66,7 +66,9 @@ class ThreadTuner:
     def _block_length(self) -> int:
         best = self.per_update[self._threads]
         other = max((t for c, t in self.per_update.items() if c != self._threads), default=best)
-        return max(self.min_block, round(self.probe * other / (self.overhead * best)))
+        # a probe of the other costs its whole length, or (cut short) what one here would plus one slow update
+        probe_cost = min(self.probe * other, self.probe * best + other)
+        return max(self.min_block, round(probe_cost / (self.overhead * best)))
 
     def record(self, seconds: float) -> None:
         """One update took `seconds`; may change the thread count for the next."""
