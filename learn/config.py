@@ -172,8 +172,8 @@ class RunConfig:
                               "dataset's track, or random:test when the dataset holds many tracks")
     eval_workers: str = opt("auto", "env processes for evaluation: auto (one per CPU), or a number (1 = serial)")
     threads: int = opt(0, "torch intra-op threads; 0 = auto: the faster of 1 and one per CPU this process may use, "
-                          "timed while training runs (all: x1.4 updates/s on 2 idle cores; 1: x50 beside another "
-                          "busy process); a sweep runs each trial on 1 unless --set", lo=0)
+                          "timed while training runs (all: x1.4 updates/s on 2 idle cores; one: x3 to x50 faster "
+                          "than all beside another busy process); a sweep runs each trial on 1 unless --set", lo=0)
     compile: bool = opt(False, "torch.compile the critics and the value network (inductor; needs a C++ compiler, "
                                "falls back to eager without one): fused element-wise kernels, +4-7%% CQL and IQL "
                                "updates/s alone and +10-17%% beside another job here, after 5-20 s of compiling")
