@@ -26,7 +26,7 @@ class ThreadTuner:
     def __init__(self, most: int, *, probe: int = 16, warmup: int = 20, min_block: int = 200,
                  overhead: float = 0.05, slowdown: float = 2.0, margin: float = 1.25):
         self.candidates = (1, most) if most > 1 else (1,)
-        self.probe, self.warmup, self.min_block = probe, warmup, min_block
+        self.probe, self.min_block = probe, min_block
         self.overhead, self.slowdown, self.margin = overhead, slowdown, margin
         self.per_update: dict[int, float] = {}   # seconds per update, last measured, per thread count
         self.switches = 0

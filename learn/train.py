@@ -149,8 +149,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
     if run.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: torch finds no CUDA device on this machine; use --device cpu (or auto)")
     # --threads 0: the tuner picks one thread or all while the updates run (all collapse beside another busy process)
-    tuner = ThreadTuner(available_cpus()) if not run.threads and cfg.device == "cpu" else None
-    torch.set_num_threads(tuner.threads if tuner else run.threads or available_cpus())
+    tuner = ThreadTuner(available_cpus()) if not run.threads and cfg.device == "cpu" else None   # sets its own
+    if tuner is None:
+        torch.set_num_threads(run.threads or available_cpus())
     resumed = ckpt.load_checkpoint(last_path) if resume else None
     if resumed is not None:
         cfg = _merge_resume(cfg, resumed, last_path)

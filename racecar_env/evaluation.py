@@ -14,7 +14,7 @@ import numpy as np
 
 from . import spec
 from .episode import OUTCOMES, Episode
-from .rollout import EnvPool, one_torch_thread, run_episodes
+from .rollout import EnvPool, run_episodes
 
 SELECTION_SEED = 10_000   # periodic evaluations (choose best.pt) use seeds SELECTION_SEED + i
 TEST_SEED = 20_000        # reported results (final test, learn.evaluate, replay) use seeds TEST_SEED + i
@@ -114,8 +114,7 @@ def evaluate(agent, track="s_curve", episodes: int = 50, seed0: int = TEST_SEED,
     seeds = [seed0 + i for i in range(int(episodes))]
     kwargs = {"track": track, **(env_kwargs or {})}
     if pool is not None:
-        with one_torch_thread():   # as run_episodes: a policy stepped from here acts on one thread
-            eps = pool.run(agent, seeds, on_episode=on_episode)
+        eps = pool.run(agent, seeds, on_episode=on_episode)
     else:
         eps = run_episodes(kwargs, agent, seeds, workers=workers, on_episode=on_episode)
     return EvalResult.of(eps)

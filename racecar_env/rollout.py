@@ -117,8 +117,29 @@ def run_episodes(env_kwargs: dict, agent, seeds: Sequence[int | None], *, option
     opts = list(options) if options is not None else [None] * len(seeds)
     if len(opts) != len(seeds):
         raise ValueError(f"options has {len(opts)} entries for {len(seeds)} seeds")
-    with one_torch_thread():
-        return _run_episodes(env_kwargs, agent, seeds, opts, meta, workers, on_episode, env)
+    make_agent = agent_factory(agent)
+    n = resolve_workers(workers, len(seeds)) if seeds else 1
+    if n == 1:
+        own = env is None
+        env = env or make_env(env_kwargs)
+        try:
+            out = []
+            with one_torch_thread():
+                for i, seed in enumerate(seeds):
+                    out.append(run_episode(env, make_agent(i), seed, options=opts[i], meta=meta))
+                    if on_episode is not None:
+                        on_episode(i, out[-1])
+            return out
+        finally:
+            if own:
+                env.close()
+    with EnvPool(env_kwargs, n) as pool:
+        return pool.run(agent, list(seeds), opts, meta, on_episode)
+
+
+def agent_factory(agent) -> Callable[[int], "Agent"]:
+    """`i -> the agent of episode i`: the agent itself for every episode, or a factory (a callable without `act`)."""
+    return agent if (callable(agent) and not hasattr(agent, "act")) else (lambda i: agent)
 
 
 @contextlib.contextmanager
@@ -137,26 +158,6 @@ def one_torch_thread():
         yield
     finally:
         torch.set_num_threads(n)
-
-
-def _run_episodes(env_kwargs, agent, seeds, opts, meta, workers, on_episode, env) -> list[Episode]:
-    make_agent = agent if (callable(agent) and not hasattr(agent, "act")) else (lambda i: agent)
-    n = resolve_workers(workers, len(seeds)) if seeds else 1
-    if n == 1:
-        own = env is None
-        env = env or make_env(env_kwargs)
-        try:
-            out = []
-            for i, seed in enumerate(seeds):
-                out.append(run_episode(env, make_agent(i), seed, options=opts[i], meta=meta))
-                if on_episode is not None:
-                    on_episode(i, out[-1])
-            return out
-        finally:
-            if own:
-                env.close()
-    with EnvPool(env_kwargs, n) as pool:
-        return pool.run(agent, list(seeds), opts, meta, on_episode)
 
 
 @dataclass
@@ -232,8 +233,9 @@ class EnvPool:
         options = list(options) if options is not None else [None] * len(seeds)
         payload = None if _steer_from_here(agent) else _pickled(agent)
         if payload is None:
-            make_agent = agent if (callable(agent) and not hasattr(agent, "act")) else (lambda i: agent)
-            return self._run_lockstep(make_agent, seeds, options, meta, on_episode)
+            make_agent = agent_factory(agent)
+            with one_torch_thread():   # the policy runs here, batched over the workers' observations
+                return self._run_lockstep(make_agent, seeds, options, meta, on_episode)
         return self._run_whole(payload, seeds, options, meta, on_episode)
 
     def _recv(self, w: int):
@@ -406,7 +408,7 @@ def _worker(conn, env_kwargs: dict) -> None:
                     if agent_error:
                         raise RuntimeError(agent_error)
                     i, seed, options, meta = arg
-                    driver = agent(i) if (callable(agent) and not hasattr(agent, "act")) else agent
+                    driver = agent_factory(agent)(i)
                     conn.send(("ok", (i, run_episode(env, driver, seed, options=options, meta=meta))))
                 elif cmd == "reset":
                     obs, info = reset_env(env, arg[0], arg[1])
