@@ -27,7 +27,7 @@ from pathlib import Path
 
 from racecar_env import cli
 
-from .config import ALGO_CONFIGS, RUN_CONTROL, AlgoConfig, ConfigError, RunConfig, TrainConfig
+from .config import ALGO_CONFIGS, RUN_CONTROL, AlgoConfig, ConfigError, CriticConfig, RunConfig, TrainConfig
 
 
 def _flag(name: str) -> str:
@@ -63,18 +63,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(p.add_argument_group("run"), RunConfig, set(),
                 lambda f: f"default {_default_text(f.default)}" if f.default != "" else "")
     shared = {f.name for f in fields(AlgoConfig)}
+    critic_shared = {f.name for f in fields(CriticConfig)} - shared
 
     def per_algo(f):
-        values = {a: c.__dataclass_fields__[f.name].default for a, c in ALGO_CONFIGS.items()}
+        values = {a: c.__dataclass_fields__[f.name].default for a, c in ALGO_CONFIGS.items()
+                  if f.name in c.__dataclass_fields__}
         if len(set(map(str, values.values()))) == 1:
             return f"default {_default_text(next(iter(values.values())))}"
         return "default " + ", ".join(f"{a} {_default_text(v)}" for a, v in values.items())
 
     _add_fields(p.add_argument_group("every algorithm"), AlgoConfig, set(), per_algo)
+    with_critics = [a for a, c in ALGO_CONFIGS.items() if issubclass(c, CriticConfig)]
+    _add_fields(p.add_argument_group(", ".join(with_critics), CriticConfig.__doc__.strip()), CriticConfig, shared,
+                per_algo)
     for name, cls in ALGO_CONFIGS.items():
-        own = {f.name for f in fields(cls)} - shared
-        if own:
-            _add_fields(p.add_argument_group(f"{name} only", cls.__doc__.strip()), cls, shared,
+        skip = shared | (critic_shared if issubclass(cls, CriticConfig) else set())
+        if {f.name for f in fields(cls)} - skip:
+            _add_fields(p.add_argument_group(f"{name} only", cls.__doc__.strip()), cls, skip,
                         lambda f: f"default {_default_text(f.default if f.default is not MISSING else '')}")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/last.pt")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the final lines")

@@ -137,7 +137,7 @@ def policy_from_checkpoint(ck: dict, path: str = "") -> Policy:
     from .algos import ACTOR_KINDS
     from .config import ConfigError, TrainConfig
     try:
-        cfg = TrainConfig.from_dict(ck["config"], source=path)
+        cfg = TrainConfig.from_saved(ck["config"], source=path)
         encoder = Encoder.from_state_dict(ck["encoder"], source=path)
         actor = ACTOR_KINDS[cfg.run.algo](FEATURE_DIM, spec.ACTION_DIM, cfg.algo.hidden)
         actor.load_state_dict(ck["agent"]["actor"])

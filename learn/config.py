@@ -3,7 +3,8 @@
     RunConfig      what to train on, where the run goes, evaluation cadence, hardware: shared by every algorithm
     BCConfig, TD3BCConfig, CQLConfig, IQLConfig
                    each algorithm's own hyper-parameters and update budget (subclasses of AlgoConfig, which holds
-                   what they share: network size, learning rates, discount)
+                   what all four share: budget, batch, network size, actor learning rate; the three with critics
+                   also share CriticConfig: critic learning rate, discount, target rate, LayerNorm, reward scale)
     TrainConfig    one run = RunConfig + the chosen algorithm's config; saved flat as runs/NAME/config.json
 
 The command line (`python -m learn`), the sweep and the quickstart are generated from / read these dataclasses and
@@ -46,6 +47,15 @@ class AlgoConfig:
     batch_size: int = opt(256, "transitions per update", lo=1)
     hidden: tuple[int, ...] = opt((256, 256), "hidden layer widths of every network, e.g. 256,256")
     actor_lr: float = opt(3e-4, "actor learning rate", lo=0, lo_open=True)
+
+    @property
+    def total_steps(self) -> int:
+        return self.bc_steps + self.steps
+
+
+@dataclass(kw_only=True)
+class CriticConfig(AlgoConfig):
+    """What the learners with critics (TD3+BC, CQL, IQL) share; BC has none of these."""
     critic_lr: float = opt(3e-4, "critic / value learning rate", lo=0, lo_open=True)
     gamma: float = opt(0.99, "discount", lo=0, hi=1)
     tau: float = opt(0.005, "target network soft-update rate", lo=0, hi=1, lo_open=True)
@@ -53,11 +63,7 @@ class AlgoConfig:
                                         "far Q extrapolates from the data")
     reward_scale: float = opt(1.0, "rewards are multiplied by this in the critics' targets: CQL's penalty weight and "
                                    "entropy temperature and IQL's beta act in the units of Q (TD3+BC normalises its "
-                                   "Q term, BC has no critic)", lo=0, lo_open=True)
-
-    @property
-    def total_steps(self) -> int:
-        return self.bc_steps + self.steps
+                                   "Q term)", lo=0, lo_open=True)
 
 
 @dataclass(kw_only=True)
@@ -71,7 +77,7 @@ class BCConfig(AlgoConfig):
 
 
 @dataclass(kw_only=True)
-class TD3BCConfig(AlgoConfig):
+class TD3BCConfig(CriticConfig):
     """TD3+BC (Fujimoto & Gu 2021)."""
     name: typing.ClassVar[str] = "td3bc"
     steps: int = opt(7_000, "TD3+BC updates after the BC pretraining phase", lo=0)
@@ -87,7 +93,7 @@ class TD3BCConfig(AlgoConfig):
 
 
 @dataclass(kw_only=True)
-class CriticDrivenConfig(AlgoConfig):
+class CriticDrivenConfig(CriticConfig):
     """CQL and IQL, whose actors follow the critic with no BC term: the critic has to learn what a crash 100+ steps
     after a corner approach is worth within the common 9k-update budget."""
     gamma: float = opt(0.97, "discount (effective horizon ~33 steps, 1.7 s)", lo=0, hi=1)
@@ -123,9 +129,10 @@ class CQLConfig(CriticDrivenConfig):
                                  "the soft maximum", lo=1)
     temperature_lr: float = opt(3e-4, "entropy temperature learning rate (tuned in the CQL phase only; 3e-3 let "
                                       "alpha climb past Q's scale within 2k updates)", lo=0)
-    actor_average: float = opt(0.0, "Polyak rate of an averaged copy of the actor that evaluations and checkpoints "
-                                    "use as the policy (e.g. 0.005: an average over ~200 updates); 0 = the actor "
-                                    "itself", lo=0, hi=1)
+    actor_average: float = opt(0.005, "Polyak rate of an averaged copy of the actor that evaluations and checkpoints "
+                                      "use as the policy (0.005: an average over ~200 updates; on imperfect data the "
+                                      "live actor hops between Q's peaks at data actions); 0 = the actor itself",
+                               lo=0, hi=1)
     init_temperature: float = opt(0.02, "entropy temperature of the BC warm-up and the start of the CQL phase "
                                         "(in the units of Q: rewards here are ~0.1 a step)", lo=0, lo_open=True)
 
@@ -148,6 +155,10 @@ class IQLConfig(CriticDrivenConfig):
 
 ALGO_CONFIGS: dict[str, type[AlgoConfig]] = {c.name: c for c in (BCConfig, TD3BCConfig, CQLConfig, IQLConfig)}
 ALGOS = tuple(ALGO_CONFIGS)
+
+#: Settings that earlier versions saved for an algorithm that never read them (BC carried the critics' settings
+#: before they moved to CriticConfig): dropped when a saved config is read, refused when given.
+NEVER_READ = {"bc": frozenset(f.name for f in fields(CriticConfig)) - frozenset(f.name for f in fields(AlgoConfig))}
 
 
 @dataclass(kw_only=True)
@@ -234,6 +245,14 @@ class TrainConfig:
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
 
+    @classmethod
+    def from_saved(cls, d: dict, source: str) -> "TrainConfig":
+        """A config written by a run (config.json, a checkpoint), possibly by an earlier version."""
+        if isinstance(d, dict):
+            stale = NEVER_READ.get(d.get("algo", RunConfig.algo), frozenset())
+            d = {k: v for k, v in d.items() if k not in stale}
+        return cls.from_dict(d, source)
+
     def to_dict(self) -> dict:
         d = {**asdict(self.run), **asdict(self.algo)}
         d["hidden"] = list(self.algo.hidden)
@@ -252,7 +271,7 @@ class TrainConfig:
             data = json.loads(Path(path).read_text())
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise ConfigError(f"{path}: cannot read config ({type(e).__name__}: {e})") from None
-        return cls.from_dict(data, source=str(path))
+        return cls.from_saved(data, source=str(path))
 
     # conveniences the training loop reads
     @property

@@ -344,7 +344,7 @@ def _merge_resume(cfg: TrainConfig, resumed: dict, path: Path) -> TrainConfig:
     """The resumed run keeps its learning settings; only run-control fields (steps, eval cadence) may change,
     and the budget cannot shrink below what is already done."""
     from .config import RUN_CONTROL
-    saved = TrainConfig.from_dict(resumed["config"], source=str(path))
+    saved = TrainConfig.from_saved(resumed["config"], source=str(path))
     merged = {**saved.to_dict(), **{k: v for k, v in cfg.to_dict().items() if k in RUN_CONTROL}}
     new = TrainConfig.from_dict(merged, source=str(path))
     done = int(resumed["step"])

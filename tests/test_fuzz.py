@@ -341,7 +341,8 @@ def _learn_case(rng, w, scratch) -> Case:
     c.flag("--steps", [0, 10], [-1, "x", "nan"], p=0.4)
     c.flag("--batch-size", [16, 64], [0, -3, "1.5"], p=0.3)
     c.flag("--hidden", ["16,16", "32"], ["0", "a", "", "16,,16", "-4"], p=0.3)
-    c.flag("--gamma", [0.9, 1], [1.5, -0.1, "nan"], p=0.2)
+    if algo != "bc":   # BC has no critic: --gamma there is another algorithm's setting (below)
+        c.flag("--gamma", [0.9, 1], [1.5, -0.1, "nan"], p=0.2)
     c.flag("--actor-lr", [1e-3], [0, "inf", "-1"], p=0.2)
     c.flag("--eval-every", [0, 100], [-1, "x"], p=0.3)
     c.flag("--eval-track", [str(w["short"]), "s_curve", "random:test"],
@@ -358,6 +359,7 @@ def _learn_case(rng, w, scratch) -> Case:
         c.flag(name, good, bad, p=0.4)
     if rng.random() < 0.08:   # another algorithm's setting
         c.argv += ["--alpha", "0.5"] if algo != "td3bc" else ["--expectile", "0.8"]
+        c.argv += ["--gamma", "0.9"] if algo == "bc" else []
         c.bad = True
     c.junk()
     return c

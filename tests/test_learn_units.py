@@ -1,4 +1,5 @@
 """learn: encoder features and standardization, episode -> transition semantics, TD targets at terminations."""
+import json
 import math
 
 import numpy as np
@@ -163,6 +164,18 @@ def test_early_stop_needs_patience_evaluations_in_a_row_after_pretraining():
     assert _stop_early(bc, hist((500, 1.0)))                           # BC's own evaluations count from the start
     with pytest.raises(ConfigError, match="stop_at_success"):
         TrainConfig.build(stop_at_success=1.5)
+
+
+def test_bc_has_no_critic_settings_but_reads_configs_that_carried_them(tmp_path):
+    with pytest.raises(ConfigError, match="gamma \\(a setting of td3bc, cql, iql, not bc\\)"):
+        TrainConfig.build(algo="bc", gamma=0.9)
+    old = {**TrainConfig.build(algo="bc", seed=2).to_dict(), "gamma": 0.99, "tau": 0.005, "critic_lr": 3e-4,
+           "critic_layernorm": False, "reward_scale": 1.0}     # as BC runs saved them before CriticConfig
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    cfg = TrainConfig.load(tmp_path / "config.json")
+    assert cfg == TrainConfig.build(algo="bc", seed=2) and not hasattr(cfg.algo, "gamma")
+    with pytest.raises(ConfigError, match="gamma"):            # a config given (not saved) is still refused
+        TrainConfig.from_dict(old)
 
 
 def test_config_round_trips_flat_json():
@@ -332,7 +345,7 @@ def test_cql_averaged_actor_follows_the_live_one_and_is_the_saved_policy():
     again.load_state_dict(agent.state_dict())
     torch.testing.assert_close(list(again.actor.parameters()), list(agent.actor.parameters()))
     torch.testing.assert_close(list(again.actor_live.parameters()), list(agent.actor_live.parameters()))
-    plain = CQL(ALGO_CONFIGS["cql"](hidden=(16, 16), cql_n_actions=2), FEATURE_DIM)
+    plain = CQL(ALGO_CONFIGS["cql"](hidden=(16, 16), cql_n_actions=2, actor_average=0.0), FEATURE_DIM)
     assert plain.actor is plain.actor_live and "actor_live" not in plain.state_dict()
 
 

@@ -221,7 +221,7 @@ def trial_status(plan: Plan, trial: Trial) -> str:
     if saved is not None:
         wanted = trial.config(plan.out).to_dict()
         try:   # a setting added since that run is missing from its file: the run had its default behaviour
-            saved = TrainConfig.from_dict(saved).to_dict()
+            saved = TrainConfig.from_saved(saved, str(folder / "config.json")).to_dict()
         except ConfigError:
             pass   # a setting since removed or renamed: compared as written, so the difference is named
         diff = [k for k in sorted(set(saved) | set(wanted)) if k not in HARDWARE and saved.get(k) != wanted.get(k)]
