@@ -159,6 +159,9 @@ ALGOS = tuple(ALGO_CONFIGS)
 #: Settings that earlier versions saved for an algorithm that never read them (BC carried the critics' settings
 #: before they moved to CriticConfig): dropped when a saved config is read, refused when given.
 NEVER_READ = {"bc": frozenset(f.name for f in fields(CriticConfig)) - frozenset(f.name for f in fields(AlgoConfig))}
+#: What a saved config that lacks a setting meant, where the setting's default is not the behaviour runs had before
+#: it existed (CQL evaluated its live actor until actor_average came, and then its default changed to 0.005).
+BEFORE_IT_EXISTED = {"cql": {"actor_average": 0.0}}
 
 
 @dataclass(kw_only=True)
@@ -249,8 +252,9 @@ class TrainConfig:
     def from_saved(cls, d: dict, source: str) -> "TrainConfig":
         """A config written by a run (config.json, a checkpoint), possibly by an earlier version."""
         if isinstance(d, dict):
-            stale = NEVER_READ.get(d.get("algo", RunConfig.algo), frozenset())
-            d = {k: v for k, v in d.items() if k not in stale}
+            algo = d.get("algo", RunConfig.algo)
+            stale = NEVER_READ.get(algo, frozenset())
+            d = {**BEFORE_IT_EXISTED.get(algo, {}), **{k: v for k, v in d.items() if k not in stale}}
         return cls.from_dict(d, source)
 
     def to_dict(self) -> dict:

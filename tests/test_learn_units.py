@@ -178,6 +178,16 @@ def test_bc_has_no_critic_settings_but_reads_configs_that_carried_them(tmp_path)
         TrainConfig.from_dict(old)
 
 
+def test_a_saved_cql_config_without_actor_average_keeps_the_live_actor_it_was_trained_with(tmp_path):
+    """Runs from before actor_average existed evaluated their live actor; today's default (0.005) must not be read
+    into their config.json (a sweep would call them done with today's settings; a resume would expect two actors)."""
+    old = TrainConfig.build(algo="cql").to_dict()
+    del old["actor_average"]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    assert TrainConfig.load(tmp_path / "config.json").algo.actor_average == 0.0
+    assert TrainConfig.build(algo="cql").algo.actor_average == 0.005    # what a new run gets
+
+
 def test_config_round_trips_flat_json():
     cfg = TrainConfig.build(algo="td3bc", alpha=0.5, hidden="64,64", seed=3)
     again = TrainConfig.from_dict(cfg.to_dict())
