@@ -27,7 +27,8 @@ from pathlib import Path
 
 from racecar_env import cli
 
-from .config import ALGO_CONFIGS, RUN_CONTROL, AlgoConfig, ConfigError, CriticConfig, RunConfig, TrainConfig
+from .config import (ALGO_CONFIGS, CRITIC_SETTINGS, RUN_CONTROL, AlgoConfig, ConfigError, CriticConfig, RunConfig,
+                     TrainConfig)
 
 
 def _flag(name: str) -> str:
@@ -63,7 +64,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(p.add_argument_group("run"), RunConfig, set(),
                 lambda f: f"default {_default_text(f.default)}" if f.default != "" else "")
     shared = {f.name for f in fields(AlgoConfig)}
-    critic_shared = {f.name for f in fields(CriticConfig)} - shared
 
     def per_algo(f):
         values = {a: c.__dataclass_fields__[f.name].default for a, c in ALGO_CONFIGS.items()
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fields(p.add_argument_group(", ".join(with_critics), CriticConfig.__doc__.strip()), CriticConfig, shared,
                 per_algo)
     for name, cls in ALGO_CONFIGS.items():
-        skip = shared | (critic_shared if issubclass(cls, CriticConfig) else set())
+        skip = shared | (CRITIC_SETTINGS if issubclass(cls, CriticConfig) else set())
         if {f.name for f in fields(cls)} - skip:
             _add_fields(p.add_argument_group(f"{name} only", cls.__doc__.strip()), cls, skip,
                         lambda f: f"default {_default_text(f.default if f.default is not MISSING else '')}")

@@ -155,10 +155,12 @@ class IQLConfig(CriticDrivenConfig):
 
 ALGO_CONFIGS: dict[str, type[AlgoConfig]] = {c.name: c for c in (BCConfig, TD3BCConfig, CQLConfig, IQLConfig)}
 ALGOS = tuple(ALGO_CONFIGS)
+#: The settings CriticConfig adds to AlgoConfig (what BC does not have).
+CRITIC_SETTINGS = frozenset(f.name for f in fields(CriticConfig)) - frozenset(f.name for f in fields(AlgoConfig))
 
 #: Settings that earlier versions saved for an algorithm that never read them (BC carried the critics' settings
 #: before they moved to CriticConfig): dropped when a saved config is read, refused when given.
-NEVER_READ = {"bc": frozenset(f.name for f in fields(CriticConfig)) - frozenset(f.name for f in fields(AlgoConfig))}
+NEVER_READ = {"bc": CRITIC_SETTINGS}
 #: What a saved config that lacks a setting meant, where the setting's default is not the behaviour runs had before
 #: it existed (CQL evaluated its live actor until actor_average came, and then its default changed to 0.005).
 BEFORE_IT_EXISTED = {"cql": {"actor_average": 0.0}}

@@ -220,7 +220,7 @@ def trial_status(plan: Plan, trial: Trial) -> str:
     saved = read_json(folder / "config.json")
     if saved is not None:
         wanted = trial.config(plan.out).to_dict()
-        try:   # a setting added since that run is missing from its file: the run had its default behaviour
+        try:   # a setting added since that run is missing from its file: from_saved gives the behaviour it had
             saved = TrainConfig.from_saved(saved, str(folder / "config.json")).to_dict()
         except ConfigError:
             pass   # a setting since removed or renamed: compared as written, so the difference is named
