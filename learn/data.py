@@ -56,7 +56,13 @@ class ReplayBuffer:
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         idx = torch.randint(len(self), (batch_size,), generator=generator, device=self.data.device)
-        rows = self.data[idx]  # one gather for all fields
+        return self._batch(self.data[idx])  # one gather for all fields
+
+    def all(self) -> Batch:
+        """Every transition, in recorded order."""
+        return self._batch(self.data)
+
+    def _batch(self, rows: torch.Tensor) -> Batch:
         so, sa, sr, sn, sd = self._sl
         return Batch(rows[:, so], rows[:, sa], rows[:, sr], rows[:, sn], rows[:, sd])
 

@@ -1,7 +1,9 @@
 """learn end to end on a real (tiny) autopilot dataset: CLI run folder, checkpoint round trip, resume, clear errors,
 and a trained BC -> TD3+BC policy that drives further than an untrained one."""
+import importlib.util
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +13,19 @@ import torch
 from learn import CheckpointError, evaluate, load_policy
 from learn.__main__ import main
 from learn.checkpoint import Policy, load_checkpoint
+from learn.data import load_training_data
 from learn.encoding import FEATURE_DIM
 from learn.nets import Actor
 from racecar_env import RaceCarEnv
+
+# Trained-vs-untrained comparisons end episodes at 20 s (the expert drives the S in ~10 s): an untrained actor that
+# stalls would otherwise run the full 60-s limit, which was most of these tests' time and shows nothing more
+SHORT_EPISODES = {"max_episode_steps": 400}
+
+
+def progress_test(policy, track, episodes):
+    return evaluate(policy, track, episodes=episodes, seed0=30_000, env_kwargs=SHORT_EPISODES)
+
 
 STEPS = ["--bc-steps", "1000", "--steps", "400", "--eval-every", "200", "--eval-episodes", "2",
          "--final-eval-episodes", "3", "--seed", "0"]
@@ -149,8 +161,8 @@ def test_trained_policy_drives_further_than_an_untrained_one(run):
     trained = load_policy(run / "checkpoints" / "best.pt")
     torch.manual_seed(0)
     untrained = Policy(Actor(FEATURE_DIM, 2, (256, 256)), trained.encoder, "untrained")
-    a = evaluate(trained, "s_curve", episodes=3, seed0=30_000)
-    b = evaluate(untrained, "s_curve", episodes=3, seed0=30_000)
+    a = progress_test(trained, "s_curve", 3)
+    b = progress_test(untrained, "s_curve", 3)
     # 8 demos and 400 TD3+BC updates do not make a finisher (few-demo TD3+BC tends to crash in the first corners);
     # the claim here is only that learning from real data moves the car along the track
     assert a.mean_progress > b.mean_progress + 0.1, (a.line(), b.line())
@@ -171,8 +183,8 @@ def test_ci_sized_cql_and_iql_drive_further_than_an_untrained_policy(datasets_ro
     trained = load_policy(out / "checkpoints" / "best.pt")
     torch.manual_seed(0)
     untrained = Policy(ACTOR_KINDS[algo](FEATURE_DIM, 2, (64, 64)), trained.encoder, "untrained")
-    a = evaluate(trained, "s_curve", episodes=3, seed0=30_000)
-    b = evaluate(untrained, "s_curve", episodes=3, seed0=30_000)
+    a = progress_test(trained, "s_curve", 3)
+    b = progress_test(untrained, "s_curve", 3)
     assert a.mean_progress > b.mean_progress + 0.2, (a.line(), b.line())
 
 
@@ -191,8 +203,8 @@ def test_multi_track_agent_drives_roads_it_never_saw(tmp_path):
     assert len(trained.tracks) == 16 and trained.track == "random:test"
     torch.manual_seed(0)
     untrained = Policy(Actor(FEATURE_DIM, 2, (64, 64)), trained.encoder, "untrained")
-    a = evaluate(trained, "random:test", episodes=4, seed0=30_000)
-    b = evaluate(untrained, "random:test", episodes=4, seed0=30_000)
+    a = progress_test(trained, "random:test", 4)
+    b = progress_test(untrained, "random:test", 4)
     assert a.n == 4 and len({e.track_id for e in a.episodes}) == 4            # four roads, none from training
     assert not {e.track_id for e in a.episodes} & set(trained.tracks)
     assert a.mean_progress > b.mean_progress + 0.2, (a.line(), b.line())
@@ -206,3 +218,22 @@ def test_evaluation_schedule_skips_pretraining_except_its_end_if_asked(after_pre
                             eval_after_pretrain=after_pretrain)
     due = [s for s in range(1, cfg.total_steps + 1) if _eval_due(cfg, s)]
     assert due == ([1000] if after_pretrain else []) + [1200, 1400, 1500]
+
+
+def test_critic_ranking_covers_every_transition_of_the_runs_dataset(run, tmp_path, capsys):
+    """benchmarks/critic_ranking.py: one row per outcome whose counts add up to the dataset; BC is refused in one line."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "critic_ranking.py"
+    spec = importlib.util.spec_from_file_location("critic_ranking", path)
+    ranking = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ranking)
+    assert ranking.main([str(run / "checkpoints" / "best.pt")]) == 0
+    rows = [line.split("|") for line in capsys.readouterr().out.splitlines() if line.startswith("| drives that end")]
+    transitions = sum(e.steps for e in load_training_data("tiny_expert").episodes)
+    assert sum(int(r[2]) for r in rows) == transitions and rows[0][1].strip() == "drives that end in success"
+    bc = tmp_path / "bc"
+    assert main(["--dataset", "tiny_expert", "--algo", "bc", "--steps", "10", "--eval-every", "0",
+                 "--final-eval-episodes", "0", "--out", str(bc), "--quiet"]) == 0
+    capsys.readouterr()
+    assert ranking.main([str(bc / "checkpoints" / "last.pt")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "BC run has no critic" in err

@@ -37,9 +37,11 @@ def test_pool_runs_the_serial_episodes_bitwise_whole_and_lockstep():
     policy = Policy(Actor(FEATURE_DIM, 2, (64, 64)), enc, "untrained")
     seeds = [20_000 + i for i in range(4)]
     autopilot = AutopilotFactory("s_curve", "noisy", seeds[:2])
-    serial_p = run_episodes({"track": "s_curve"}, policy, seeds, workers=1)
-    serial_a = run_episodes({"track": "s_curve"}, autopilot, seeds[:2], workers=1, meta={"m": 1})
-    with EnvPool({"track": "s_curve"}, 2) as pool:
+    # the untrained actor mostly stalls: 300-step episodes (the autopilot's drives are shorter) instead of 1,200
+    env_kwargs = {"track": "s_curve", "max_episode_steps": 300}
+    serial_p = run_episodes(env_kwargs, policy, seeds, workers=1)
+    serial_a = run_episodes(env_kwargs, autopilot, seeds[:2], workers=1, meta={"m": 1})
+    with EnvPool(env_kwargs, 2) as pool:
         same(pool.run(policy, seeds), serial_p)                                  # workers hold policy copies
         same(pool.run(autopilot, seeds[:2], meta={"m": 1}), serial_a)           # per-episode factory travels
         same(pool.run(lambda i: autopilot(i), seeds[:2], meta={"m": 1}), serial_a)
