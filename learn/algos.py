@@ -144,6 +144,15 @@ def cql_penalty(q_sampled: torch.Tensor, log_density: torch.Tensor, q_data: torc
     return (lse - q_data).mean(-1)
 
 
+def calibrated(q_all: torch.Tensor, bound: torch.Tensor, first_policy: int) -> torch.Tensor:
+    """Cal-QL's calibration (Nakamoto et al. 2023): Q at the policy's sampled actions (columns first_policy: of
+    q_all, (n_critics, B, K)) enters the penalty no lower than bound (B,), the recorded drive's discounted
+    reward-to-go. Where Q is below it the penalty no longer pushes it down (no gradient there), so conservatism
+    cannot sink Q under the value the data itself earned; the data and uniform columns are unchanged."""
+    lifted = torch.maximum(q_all[..., first_policy:], bound[None, :, None])
+    return torch.cat([q_all[..., :first_policy], lifted], dim=-1)
+
+
 def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float) -> torch.Tensor:
     """Loss of the conservative weight w = exp(log_weight) of CQL's Lagrange variant: -w * (gap - target).
     Gradient descent on it raises w while the (detached) gap is above the target and lowers it below, so the
@@ -212,12 +221,13 @@ class CQL:
         q_all = self.critic(b.obs, all_a)   # (2, B, 1 + 3n)
         q_data = q_all[:, :, 0]
         td_loss = (q_data - target).pow(2).mean(1).sum()
+        q_pen = calibrated(q_all, c.reward_scale * b.mc_return, n + 1) if c.cql_calibrated else q_all
         log_density = torch.cat([torch.full((B, n), self.log_uniform_density, device=b.obs.device),
                                  cur_logp.detach(), next_logp.detach()], dim=1)   # the three proposals
         if c.cql_importance_sample:
-            gap = cql_penalty(q_all[:, :, 1:], log_density, q_data, c.cql_temperature)   # (2,)
+            gap = cql_penalty(q_pen[:, :, 1:], log_density, q_data, c.cql_temperature)   # (2,)
         else:   # every sampled action (and the data's) weighs alike: the policy's own actions are pushed down
-            gap = cql_penalty(q_all, q_all.new_zeros(()), q_data, c.cql_temperature)   # however narrow it is
+            gap = cql_penalty(q_pen, q_all.new_zeros(()), q_data, c.cql_temperature)   # however narrow it is
         lagrange = c.cql_lagrange
         weight = self.log_cql_weight.exp().detach() if lagrange else torch.tensor(c.cql_weight)
         critic_loss = td_loss + weight * gap.sum()

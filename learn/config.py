@@ -125,6 +125,9 @@ class CQLConfig(CriticDrivenConfig):
                                               "--cql-n-actions policy samples at s' (under the critics' minimum) "
                                               "instead of one sample, offsetting the downward drift of a target "
                                               "that bootstraps from actions the penalty pushes down")
+    cql_calibrated: bool = opt(False, "Cal-QL (Nakamoto et al. 2023): the penalty does not push Q at the policy's "
+                                       "sampled actions below the recorded drive's discounted reward-to-go, so "
+                                       "conservatism cannot sink Q under what the data earned")
     cql_n_actions: int = opt(10, "sampled actions per state and proposal (uniform, policy at s, policy at s') for "
                                  "the soft maximum", lo=1)
     temperature_lr: float = opt(3e-4, "entropy temperature learning rate (tuned in the CQL phase only; 3e-3 let "

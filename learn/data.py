@@ -26,33 +26,42 @@ class Batch:
     reward: torch.Tensor     # (B,)
     next_obs: torch.Tensor   # (B, F)
     done: torch.Tensor       # (B,) 1.0 where the episode terminated (no bootstrap), else 0.0
+    mc_return: torch.Tensor | None = None   # (B,) discounted reward-to-go of the recorded drive (Cal-QL's bound)
 
 
 class ReplayBuffer:
-    """All transitions of a dataset as one (N, 2F+4) float32 tensor: [obs | action | reward | next_obs | done]."""
+    """All transitions of a dataset as one (N, 2F+5) float32 tensor: [obs | action | reward | next_obs | done |
+    mc_return]."""
 
     def __init__(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
-                 done: np.ndarray, encoder: Encoder, device: str = "cpu"):
+                 done: np.ndarray, encoder: Encoder, device: str = "cpu", mc_return: np.ndarray | None = None):
         self.encoder = encoder
-        cols = [obs, action, reward[:, None], next_obs, done[:, None]]
+        mc_return = np.zeros_like(reward) if mc_return is None else mc_return
+        cols = [obs, action, reward[:, None], next_obs, done[:, None], mc_return[:, None]]
         self.data = torch.from_numpy(np.concatenate(cols, axis=1).astype(np.float32)).to(device)
         f = FEATURE_DIM
-        self._sl = (slice(0, f), slice(f, f + 2), f + 2, slice(f + 3, 2 * f + 3), 2 * f + 3)
+        self._sl = (slice(0, f), slice(f, f + 2), f + 2, slice(f + 3, 2 * f + 3), 2 * f + 3, 2 * f + 4)
 
     def __len__(self) -> int:
         return self.data.shape[0]
 
     @classmethod
-    def from_episodes(cls, episodes, encoder: Encoder | None = None, device: str = "cpu") -> "ReplayBuffer":
-        """Build from Episodes. Fits the encoder on the dataset's observations unless one is given."""
-        flat = flatten_episodes(list(episodes))
+    def from_episodes(cls, episodes, encoder: Encoder | None = None, device: str = "cpu",
+                      gamma: float | None = None) -> "ReplayBuffer":
+        """Build from Episodes. Fits the encoder on the dataset's observations unless one is given. gamma: discount
+        of the reward-to-go column (mc_return; zeros without it)."""
+        episodes = list(episodes)
+        flat = flatten_episodes(episodes)
         obs = features(flat.observations["observation"])
         next_obs = features(flat.next_observations["observation"])
         if encoder is None:
             encoder = Encoder.fit(obs)
+        mc = None if gamma is None else np.concatenate([reward_to_go(e.rewards, gamma) for e in episodes])
+        if mc is not None and len(mc) != len(flat.rewards):   # flatten_episodes keeps every step, in order
+            raise ValueError(f"reward-to-go of {len(mc)} steps for {len(flat.rewards)} transitions")
         return cls(encoder.normalize(obs), np.clip(np.asarray(flat.actions, np.float32), -1, 1),
                    np.asarray(flat.rewards, np.float32), encoder.normalize(next_obs),
-                   flat.terminals.astype(np.float32), encoder, device)
+                   flat.terminals.astype(np.float32), encoder, device, mc)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
         idx = torch.randint(len(self), (batch_size,), generator=generator, device=self.data.device)
@@ -63,8 +72,17 @@ class ReplayBuffer:
         return self._batch(self.data)
 
     def _batch(self, rows: torch.Tensor) -> Batch:
-        so, sa, sr, sn, sd = self._sl
-        return Batch(rows[:, so], rows[:, sa], rows[:, sr], rows[:, sn], rows[:, sd])
+        return Batch(*(rows[:, sl] for sl in self._sl))
+
+
+def reward_to_go(rewards: np.ndarray, gamma: float) -> np.ndarray:
+    """G[t] = r[t] + gamma * G[t+1] within one drive, 0 after its last step (a drive cut by the time limit counts
+    as ended: for a lower bound on its value that only makes the bound looser)."""
+    g, out = 0.0, np.zeros(len(rewards), np.float64)
+    for t in range(len(rewards) - 1, -1, -1):
+        g = float(rewards[t]) + gamma * g
+        out[t] = g
+    return out
 
 
 @dataclass

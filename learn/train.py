@@ -160,7 +160,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
     data = data or load_training_data(run.dataset)
     eval_track = _eval_track(cfg, data)
     encoder = Encoder.from_state_dict(resumed["encoder"], str(last_path)) if resumed else None
-    buffer = ReplayBuffer.from_episodes(data.episodes, encoder, device)
+    buffer = ReplayBuffer.from_episodes(data.episodes, encoder, device, gamma=getattr(algo, "gamma", None))
     encoder = buffer.encoder
 
     torch.manual_seed(run.seed)

@@ -85,12 +85,15 @@ def make_episode(T, terminated, start=0.0):
 
 def test_transitions_pair_obs_with_next_obs_and_mark_only_terminations_done():
     eps = [make_episode(4, terminated=True), make_episode(3, terminated=False, start=50.0)]
-    tr = ReplayBuffer.from_episodes(eps)
+    tr = ReplayBuffer.from_episodes(eps, gamma=0.5)
     assert len(tr) == 7
-    so, sa, sr, sn, sd = tr._sl
+    so, sa, sr, sn, sd, sm = tr._sl
     d = tr.data
     np.testing.assert_array_equal(d[:, sd].numpy(), [0, 0, 0, 1, 0, 0, 0])   # truncation bootstraps
     np.testing.assert_array_equal(d[:, sr].numpy(), [0, 1, 2, 3, 0, 1, 2])
+    # Cal-QL's bound: each drive's own discounted reward-to-go, never summed across the episode boundary
+    np.testing.assert_allclose(d[:, sm].numpy(), [1.375, 2.75, 3.5, 3, 1, 2, 2])
+    assert not ReplayBuffer.from_episodes(eps).all().mc_return.any()          # BC: no discount, no bound
     # next_obs of step t is obs of step t+1, also across the last step (T+1 rows), never the next episode's
     raw_next = d[:, sn].numpy() * tr.encoder.std + tr.encoder.mean
     np.testing.assert_allclose(feat(raw_next, "goal_fwd"), [99, 98, 97, 96, 49, 48, 47], atol=1e-3)
@@ -308,6 +311,17 @@ def test_cql_penalty_is_the_soft_maximum_over_sampled_actions_minus_data_q():
     cql_penalty(q_s2, log_mu, q_d2).sum().backward()
     assert (q_s2.grad > 0).all() and torch.allclose(q_d2.grad, torch.full_like(q_d2, -0.5))
     torch.testing.assert_close(q_s2.grad.sum(-1), torch.full((1, 2), 0.5))
+
+
+def test_calibrated_penalty_lifts_only_policy_actions_below_the_data_return():
+    """Cal-QL: policy-sample Q below the drive's reward-to-go enter the soft maximum at the bound, without gradient;
+    the data and uniform columns, and policy Q above the bound, pass unchanged."""
+    from learn.algos import calibrated
+    q = torch.tensor([[[5.0, -9.0, 1.0, 3.0], [0.0, 0.0, -2.0, 4.0]]], requires_grad=True)   # (1 critic, B=2, K=4)
+    out = calibrated(q, torch.tensor([2.0, -1.0]), first_policy=2)
+    assert out.tolist() == [[[5.0, -9.0, 2.0, 3.0], [0.0, 0.0, -1.0, 4.0]]]
+    out.sum().backward()
+    assert q.grad.tolist() == [[[1, 1, 0, 1], [1, 1, 0, 1]]]
 
 
 def test_lagrange_weight_grows_above_the_target_gap_and_shrinks_below():
