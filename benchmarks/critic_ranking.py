@@ -30,32 +30,29 @@ from racecar_env.storage import DatasetError  # noqa: E402
 BEFORE_CRASH = [(1, 10), (10, 20), (20, 40), (40, 80), (80, None)]   # steps before the episode's last step
 
 
-def advantages(ckpt: str, dataset: str | None) -> tuple[str, list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]]:
-    """(label, [(outcome, steps_left, Q(s, a_data), baseline) per episode])."""
+def advantages(ckpt: str, dataset: str | None):
+    """label, and per transition of the dataset: its drive's outcome, steps left in the drive, Q(s, a_data) and the
+    baseline it is compared with (Q at the agent's action, or IQL's V(s))."""
     ck = load_checkpoint(ckpt)
     cfg = TrainConfig.from_saved(ck["config"], ckpt)
     if cfg.algo.name == "bc":
         raise CheckpointError(f"{ckpt}: a BC run has no critic to rank actions with")
     agent = make_agent(cfg.algo, FEATURE_DIM)
     agent.load_state_dict(ck["agent"])
-    encoder = Encoder.from_state_dict(ck["encoder"], ckpt)
     data = load_training_data(dataset or cfg.run.dataset)
-    out = []
-    with torch.no_grad():
-        for ep in data.episodes:
-            b = ReplayBuffer.from_episodes([ep], encoder).all()
-            q_data = agent.critic(b.obs, b.action).min(0).values
-            base = agent.value(b.obs) if hasattr(agent, "value") else \
-                agent.critic(b.obs, agent.actor.act(b.obs)).min(0).values
-            out.append((ep.outcome, np.arange(ep.steps, 0, -1), q_data.numpy(), base.numpy()))
-    return f"{cfg.algo.name} on {data.label} ({Path(ckpt).name}, step {ck['step']})", out
+    b = ReplayBuffer.from_episodes(data.episodes, Encoder.from_state_dict(ck["encoder"], ckpt)).all()
+    with torch.no_grad():   # the whole dataset in one pass (a few thousand to ~50k rows)
+        q_data = agent.critic(b.obs, b.action).min(0).values
+        base = agent.value(b.obs) if hasattr(agent, "value") else \
+            agent.critic(b.obs, agent.actor.act(b.obs)).min(0).values
+    outcome = np.concatenate([[e.outcome] * e.steps for e in data.episodes])
+    left = np.concatenate([np.arange(e.steps, 0, -1) for e in data.episodes])
+    label = f"{cfg.algo.name} on {data.label} ({Path(ckpt).name}, step {ck['step']})"
+    return label, outcome, left, q_data.numpy(), base.numpy()
 
 
-def report(label: str, per_episode: list) -> list[str]:
-    outcome = np.concatenate([[o] * len(q) for o, _, q, _ in per_episode])
-    left = np.concatenate([s for _, s, _, _ in per_episode])
-    q = np.concatenate([q for _, _, q, _ in per_episode])
-    adv = q - np.concatenate([b for _, _, _, b in per_episode])
+def report(label: str, outcome: np.ndarray, left: np.ndarray, q: np.ndarray, base: np.ndarray) -> list[str]:
+    adv = q - base
 
     def row(name, m):
         if not m.any():
