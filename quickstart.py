@@ -1,6 +1,6 @@
 """The whole app end to end, headless: autopilot demos -> BC -> TD3+BC -> evaluation -> MP4s and a trajectory plot.
 
-    python quickstart.py            # reuses what a previous run left (dataset, finished training)
+    python quickstart.py            # reuses what a previous run with the same settings left (dataset, training)
     python quickstart.py --fresh    # starts over
 
 Each stage is the same command a user would type (printed before it runs), so this file doubles as a tour of the
@@ -21,17 +21,21 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-OWN = ("td3bc", "videos")   # what quickstart writes into its --out folder (all that --fresh deletes)
+SETTINGS = "quickstart.json"   # the settings the run in --out was made with (a rerun with others is refused)
+OWN = ("td3bc", "videos", SETTINGS)   # what quickstart writes into its --out folder (all that --fresh deletes)
+# the training settings the quickstart passes to learn (the rest are learn's defaults)
+LEARN_SETTINGS = ("bc_steps", "steps", "eval_every", "stop_at_success", "eval_after_pretrain")
 
 
 @dataclass(frozen=True)
 class QuickstartConfig:
     out: Path = Path("runs/quickstart")
-    dataset: str = "quickstart_s_expert"
+    dataset: str | None = None    # None: quickstart_ + teleop's default name, quickstart_s_expert on s_curve
     track: str = "s_curve"
     demos: int = 30               # expert autopilot episodes
     bc_steps: int | None = None   # BC pretraining updates (None: learn's default)
@@ -62,13 +66,27 @@ def run(cmd: list[str], what: str) -> None:
         raise StepFailed(what, result.returncode)
 
 
-def dataset_episodes(name: str) -> int:
-    """Episodes already in the dataset (0 if it does not exist)."""
-    from racecar_env.storage import DatasetError, load_dataset
+def dataset_demos(name: str) -> list[dict]:
+    """Each episode's stored metadata (driver, skill, seed_base, track_id, ...); [] if the dataset does not exist."""
+    from racecar_env.storage import DatasetError, dataset_path, load_dataset
     try:
-        return len(load_dataset(name))
+        ds = load_dataset(name)
     except DatasetError:
-        return 0
+        if dataset_path(name).exists():
+            raise   # there but unreadable: one line, and nothing to reuse or delete
+        return []
+    return [ds.episode_metadata(i) for i in range(len(ds))]
+
+
+def not_quickstart_demos(demos: list[dict], track_id: str | None) -> str:
+    """The episodes the quickstart does not record (it records expert autopilot demos on its track; any track for
+    a random one), e.g. "4 keyboard-pilot (keyboard-sloppy) on s_curve"; "" if there are none."""
+    def who(m: dict) -> str:
+        return f"{m.get('driver')} ({m['skill']})" if m.get("skill") else str(m.get("driver"))
+    other = Counter(f"{who(m)} on {m.get('track_name')}" for m in demos
+                    if (m.get("driver"), m.get("skill")) != ("autopilot", "expert")
+                    or track_id is not None and m.get("track_id") != track_id)
+    return ", ".join(f"{n} {what}" for what, n in other.most_common())
 
 
 def _updates(text: str) -> int:
@@ -94,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = cli.ArgumentParser(prog="python quickstart.py", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, default=d.out, help=f"run folder (default {d.out})")
-    ap.add_argument("--dataset", default=d.dataset, help=f"dataset name (default {d.dataset})")
+    ap.add_argument("--dataset", default=d.dataset,
+                    help="dataset name (default quickstart_<track>_expert: quickstart_s_expert on s_curve)")
     ap.add_argument("--track", default=d.track, help=f"track name or .json path (default {d.track})")
     ap.add_argument("--demos", type=cli.count, default=d.demos, help=f"autopilot demos to record (default {d.demos})")
     ap.add_argument("--bc-steps", type=_updates, default=d.bc_steps,
@@ -116,7 +135,9 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"episodes rendered to MP4 (default {d.videos})")
     ap.add_argument("--seed", type=cli.seed, default=d.seed,
                     help=f"seed for demos, training and evaluation (default {d.seed})")
-    ap.add_argument("--fresh", action="store_true", help="delete the dataset and run folder first and start over")
+    ap.add_argument("--fresh", action="store_true",
+                    help="delete the run folder and the dataset first and start over (a dataset holding anything but "
+                         "expert autopilot demos on --track is never deleted)")
     ap.add_argument("--quiet", action="store_true", help="no progress output from the steps (their results still)")
     cfg = QuickstartConfig(**{k: v for k, v in vars(ap.parse_args(argv)).items()})
     try:
@@ -127,19 +148,47 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _learn_settings(cfg: QuickstartConfig) -> dict:
-    """The training settings the quickstart sets (the rest are learn's defaults)."""
-    given = {"bc_steps": cfg.bc_steps, "steps": cfg.steps, "eval_every": cfg.eval_every,
-             "stop_at_success": cfg.stop_at_success, "eval_after_pretrain": cfg.eval_after_pretrain}
-    return {k: v for k, v in given.items() if v is not None}
+    """The training settings the quickstart sets (None: learn's default)."""
+    return {k: getattr(cfg, k) for k in LEARN_SETTINGS if getattr(cfg, k) is not None}
+
+
+def _settings(cfg: QuickstartConfig, track_id: str | None) -> dict:
+    """What decides a run's results, kept in --out/quickstart.json. Not --videos: they are rendered on every run."""
+    from learn.config import TrainConfig
+    learn = TrainConfig.build(algo="td3bc", **_learn_settings(cfg)).to_dict()   # None resolved to learn's default
+    return {"dataset": cfg.dataset, "track": cfg.track, "track_id": track_id, "demos": cfg.demos, "seed": cfg.seed,
+            "eval_episodes": cfg.eval_episodes, **{k: learn[k] for k in LEARN_SETTINGS}}
+
+
+def _check_reuse(out: Path, settings: dict) -> None:
+    """A quickstart run already in --out may be reused (or resumed) only if it was made with these settings."""
+    made = [name for name in OWN if (out / name).exists()]
+    if not made:
+        return
+    try:
+        old = json.loads((out / SETTINGS).read_text())
+    except (OSError, ValueError):
+        raise ValueError(f"{out} holds a quickstart run ({', '.join(made)}) without a readable record of its "
+                         f"settings ({SETTINGS}): add --fresh to start over, or pick another --out") from None
+    changed = [f"{'track file content' if k == 'track_id' else '--' + k.replace('_', '-')} {old.get(k)} -> {v}"
+               for k, v in settings.items()
+               if old.get(k) != v and not (k == "track_id" and old.get("track") != settings["track"])]
+    if changed:
+        raise ValueError(f"{out} holds a quickstart run made with other settings ({', '.join(changed)}): add --fresh "
+                         f"to start over, or pick another --out")
 
 
 def _main(cfg: QuickstartConfig) -> int:
-    from learn.config import TrainConfig
-    from racecar_env.storage import dataset_id
+    from racecar_env.files import write_json
+    from racecar_env.storage import dataset_id, dataset_path
     from racecar_env.tracks.source import track_source
-    dataset_id(cfg.dataset)         # a bad name, track, setting or --out fails here, before any step runs
-    track_source(cfg.track)
-    TrainConfig.build(algo="td3bc", **_learn_settings(cfg))   # learn's own range checks (ConfigError: one line)
+    source = track_source(cfg.track)   # a bad track, name, setting or --out fails here, before any step runs
+    if cfg.dataset is None:   # each track its own dataset: another --track never mixes into this one
+        from teleop.record import default_dataset_name
+        cfg = replace(cfg, dataset="quickstart_" + default_dataset_name(cfg.track, "autopilot", "expert"))
+    dataset_id(cfg.dataset)
+    track_id = None if source.is_random else source.fixed.track_id
+    settings = _settings(cfg, track_id)   # learn's own range checks (ConfigError: one line)
     out = cfg.out if cfg.out.is_absolute() else ROOT / cfg.out
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {cfg.out} is a file, expected a folder")
@@ -150,17 +199,35 @@ def _main(cfg: QuickstartConfig) -> int:
     t0 = time.perf_counter()
     train_dir, video_dir = out / "td3bc", out / "videos"
 
+    demos = dataset_demos(cfg.dataset)
+    foreign = not_quickstart_demos(demos, track_id)
+    wanted = f"expert autopilot demos on {source.describe()}"
     if cfg.fresh:
-        from racecar_env.storage import dataset_path
         others = sorted(p.name for p in out.iterdir() if p.name not in OWN) if out.is_dir() else []
         if others:   # --fresh --out ~ must never delete a home folder
             raise ValueError(f"--fresh would delete {out}, which holds more than a quickstart run "
                              f"({', '.join(others[:3])}{', ...' if len(others) > 3 else ''}); pick another --out")
+        if foreign:   # nor someone's own recordings: only what the quickstart records again in seconds
+            raise ValueError(f"--fresh would delete dataset {cfg.dataset}, which holds more than the quickstart's "
+                             f"{wanted} ({foreign}): pick another --dataset, or delete it yourself")
         shutil.rmtree(out, ignore_errors=True)
         shutil.rmtree(dataset_path(cfg.dataset), ignore_errors=True)
+        demos = []
+    else:
+        _check_reuse(out, settings)
+        if foreign:
+            raise ValueError(f"dataset {cfg.dataset} holds episodes the quickstart does not record ({foreign}; it "
+                             f"records {wanted}): pick another --dataset")
+        seeds = sorted({m.get("seed_base") for m in demos} - {cfg.seed}, key=str)
+        if seeds or len(demos) > cfg.demos:   # training would read other demos than this run asks for
+            raise ValueError(f"dataset {cfg.dataset} holds {len(demos)} demos recorded with --seed "
+                             f"{', '.join(map(str, seeds or [cfg.seed]))}, this run asks for {cfg.demos} with "
+                             f"--seed {cfg.seed}: add --fresh to record them again, or pick another --dataset")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / SETTINGS, settings)
 
-    have = dataset_episodes(cfg.dataset)
-    if have >= cfg.demos:
+    have = len(demos)
+    if have == cfg.demos:
         print(f"\n== 1/3 demonstrations: reusing dataset '{cfg.dataset}' ({have} episodes; --fresh to re-record)")
     else:
         run([py, "-m", "teleop", "record", "--driver", "autopilot", "--skill", "expert", "--episodes",

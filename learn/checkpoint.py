@@ -8,6 +8,7 @@ track file later changes nothing about what a checkpoint says it was trained on.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,17 @@ def _first_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
 
 
+def _load_failure(e: BaseException) -> str:
+    """What torch.load found wrong, without its advice to retry with weights_only=False: a checkpoint of ours never
+    needs it, and unpickling an untrusted file that way can run code."""
+    text = _first_line(e)
+    if "weights_only" in text:
+        found = re.search(r"(Unsupported operand|invalid load key|unpickling stopped|could not find|"
+                          r"Unsupported global)[^.\n]*", str(e))
+        return found.group(0).strip() if found else "not a file torch.save wrote with tensors and plain values"
+    return text
+
+
 def load_checkpoint(path: "str | Path") -> dict:
     path = Path(path)
     if not path.exists():
@@ -49,7 +61,7 @@ def load_checkpoint(path: "str | Path") -> dict:
     try:
         ck = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated/foreign files
-        raise CheckpointError(f"{path}: not a readable checkpoint ({_first_line(e)})") from None
+        raise CheckpointError(f"{path}: not a readable checkpoint ({_load_failure(e)})") from None
     if not isinstance(ck, dict) or not str(ck.get("format", "")).startswith("racecar-learn-checkpoint"):
         raise CheckpointError(f"{path}: not a racecar learn checkpoint")
     if ck.get("obs_layout_id") != spec.OBS_LAYOUT_ID or ck.get("format") != FORMAT:
@@ -119,6 +131,15 @@ class Policy:
         return f"Policy({self.label!r}, trained on {self.describe_tracks()}, step={self.step}, path={self.path!r})"
 
 
+def nonfinite(net: torch.nn.Module) -> str:
+    """'' if every parameter of `net` is finite, else the first offending parameter's name (a NaN weight makes NaN
+    actions, which the env refuses deep inside an episode)."""
+    for name, p in net.named_parameters():
+        if not torch.isfinite(p).all():
+            return name
+    return ""
+
+
 def embed_tracks(tracks: dict[str, Track]) -> dict[str, dict]:
     return {tid: t.to_dict() for tid, t in tracks.items()}
 
@@ -131,6 +152,11 @@ def _tracks_from(ck: dict, path: str) -> tuple[dict[str, Track], "str | Track | 
     except TrackError as e:
         raise CheckpointError(f"{path}: embedded track is damaged ({e})") from None
     return tracks, eval_track
+
+
+def saved_eval_track(ck: dict, path: str = "") -> "str | Track | None":
+    """The track a run's evaluations ran on, as its checkpoint stores it (a Track, or a spec such as random:test)."""
+    return _tracks_from(ck, path)[1]
 
 
 def policy_from_checkpoint(ck: dict, path: str = "") -> Policy:
@@ -146,6 +172,10 @@ def policy_from_checkpoint(ck: dict, path: str = "") -> Policy:
     except Exception as e:  # noqa: BLE001 - a damaged file becomes one line
         raise CheckpointError(f"{path}: checkpoint content is damaged or from another version ({_first_line(e)})"
                               ) from None
+    bad = nonfinite(actor)
+    if bad:
+        raise CheckpointError(f"{path}: the actor's weights are not finite ({bad}): the run diverged or the file was "
+                              f"damaged; use an earlier checkpoint or retrain with lower learning rates")
     tracks, eval_track = _tracks_from(ck, path)
     return Policy(actor, encoder, cfg.run.algo, tracks=tracks, eval_track=eval_track, path=path,
                   step=int(ck.get("step", 0)))

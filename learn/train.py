@@ -88,6 +88,21 @@ class Updater:
         return out
 
 
+def _check_same_data(resumed: dict, now: dict, label: str, last_path: Path) -> None:
+    """A resumed run continues on the data it started on: episodes appended (or tracks changed) since would mix two
+    datasets in one run and its evaluation history."""
+    then = resumed.get("trained_on")   # absent in checkpoints of earlier versions: nothing to compare
+    if then is not None and then != now:
+        def text(d: dict) -> str:
+            return f"{d['episodes']} episodes, {d['transitions']} transitions on {len(d['tracks'])} track(s)"
+        raise ConfigError(f"--resume: dataset {label} changed since {last_path} was trained on it ({text(then)} "
+                          f"then, {text(now)} now); train on the new data with a new --out")
+
+
+class TrainingDiverged(ValueError):
+    """The networks' weights became NaN/inf (learning rates far too high): one line for the CLI, not a traceback."""
+
+
 def _eval_key(summary: dict) -> tuple[float, float]:
     return (summary["success_rate"], summary["mean_return"])
 
@@ -158,10 +173,17 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
         run, algo = cfg.run, cfg.algo
     device = cfg.device
     data = data or load_training_data(run.dataset)
-    eval_track = _eval_track(cfg, data)
     encoder = Encoder.from_state_dict(resumed["encoder"], str(last_path)) if resumed else None
     buffer = ReplayBuffer.from_episodes(data.episodes, encoder, device, gamma=getattr(algo, "gamma", None))
     encoder = buffer.encoder
+    trained_on = {"episodes": len(data.episodes), "transitions": len(buffer), "tracks": sorted(data.tracks)}
+    if resumed is not None:
+        _check_same_data(resumed, trained_on, data.label, last_path)
+        # the track its evaluations (and best.pt's selection) ran on, as saved: an edited or deleted --eval-track
+        # file must not change what a resumed run is judged on
+        eval_track = ckpt.saved_eval_track(resumed, str(last_path)) or _eval_track(cfg, data)
+    else:
+        eval_track = _eval_track(cfg, data)
 
     torch.manual_seed(run.seed)
     gen = torch.Generator(device=device).manual_seed(run.seed)
@@ -195,15 +217,28 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
         return {"config": cfg.to_dict(), "obs_layout_id": spec.OBS_LAYOUT_ID,
                 "tracks": ckpt.embed_tracks(data.tracks),
                 "eval_track": eval_track if isinstance(eval_track, str) else eval_track.to_dict(),
-                "dataset": data.label, "encoder": encoder.state_dict(), "agent": agent.state_dict(), "step": step,
+                "dataset": data.label, "trained_on": trained_on, "encoder": encoder.state_dict(), "agent": agent.state_dict(), "step": step,
                 "wall_s": wall(), "history": history, "best": best,
                 "rng": {"torch": torch.get_rng_state(), "sampler": gen.get_state()}}
 
     def run_eval(episodes: int, seed0: int, policy) -> EvalResult:
         return evaluate(policy, eval_track, episodes, seed0, workers=1 if pool is None else workers, pool=pool)
 
+    def check_finite() -> None:
+        # a NaN weight would reach the env as a NaN action deep inside an episode; stop with what to change instead
+        # (before anything is saved: last.pt and best.pt keep the last finite state)
+        for name, net in (("actor", agent.actor), ("critic", getattr(agent, "critic", None))):
+            bad = ckpt.nonfinite(net) if net is not None else ""
+            if bad:
+                rates = f"actor {algo.actor_lr:g}" + ("" if run.algo == "bc" else f", critic {algo.critic_lr:g}")
+                kept = f"{last_path} holds the last finite state" if last_path.exists() else f"nothing was saved in {out}"
+                raise TrainingDiverged(f"training diverged at update {step}: the {name}'s weights are not finite "
+                                       f"({bad}); lower the learning rates (now {rates}) and train again with a new "
+                                       f"--out ({kept})")
+
     def periodic_eval() -> EvalResult:
         nonlocal best
+        check_finite()
         policy = ckpt.Policy(agent.actor, encoder, run.algo)
         res = run_eval(run.eval_episodes, SELECTION_SEED, policy)
         agent.actor.train()
@@ -222,6 +257,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
 
     def save(best_too: bool = False) -> None:
         nonlocal last_save
+        check_finite()
         p = payload()
         ckpt.save_checkpoint(last_path, p)
         if best_too:

@@ -1,7 +1,9 @@
 """What every command line of the project shares, so bad input reads the same everywhere:
 
 - `ArgumentParser`: a usage error is ONE line on stderr, `PROG: error: MESSAGE`, exit code 2 (argparse's default
-  prints the whole usage block first, which buries the message);
+  prints the whole usage block first, which buries the message); a value that starts with a minus and a digit
+  (`--start-jitter -1,0`) is the flag's value, so its type names the allowed range (argparse would take it for
+  an unknown option and say "expected one argument");
 - `entry(main)`: runs a CLI's `main()` as a program: a closed pipe (`python -m teleop info NAME | head -1`) ends it
   quietly (exit 141, as a process killed by SIGPIPE), Ctrl-C ends it with one line and exit 130, never a traceback.
   Each entry module sets SIGINT to its default action first thing, so a Ctrl-C while the program is still loading
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import signal
 import sys
 import threading
@@ -22,10 +25,16 @@ from typing import Callable
 EXIT_USAGE = 2        # bad input: a one-line message naming the flag or file
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+MAX_SEED = 2 ** 63 - 1
 
 
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line usage errors (exit 2); `--help` is unchanged."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # argparse's own pattern knows only -1 and -1.5, not -1,0 or -1e3 (none of our flags looks like that)
+        self._negative_number_matcher = re.compile(r"^-\.?\d")
 
     def error(self, message: str):
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
@@ -48,8 +57,9 @@ def seed(text: str) -> int:
         n = int(text)
     except ValueError:
         n = -1
-    if not 0 <= n < 2 ** 63:
-        raise argparse.ArgumentTypeError(f"expected a seed, a whole number >= 0, got {text!r}")
+    if not 0 <= n <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"expected a seed, a whole number from 0 to 2**63 - 1 ({MAX_SEED}), "
+                                         f"got {text!r}")
     return n
 
 

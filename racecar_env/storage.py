@@ -41,7 +41,8 @@ folders; Minari reads the episodes the metadata names) and the next writer repai
 folders. `delete_last` (the recorder window's confirmed delete) writes the metadata first, then renames the folder
 to a hidden name and removes it, so every crash window leaves that same readable state (episode gone, or there
 and named by the metadata again after the next writer's repair). A new dataset is built in a hidden temp folder
-and renamed into place.
+and renamed into place; a writer that created a dataset and closes with no episode in it removes it again
+(renamed to a hidden name under the lock, then deleted): a session that saved nothing leaves nothing behind.
 
 Damage. A flipped or truncated byte in an episode's files is caught by the checksums; that episode reads as one
 line naming the dataset and the episode, the others stay readable; `check()` lists every problem, and a writer
@@ -83,6 +84,7 @@ _SCALAR_TYPES = (str, bool, int, float)
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][-\w]*$")
 _FULL_ID_RE = re.compile(r"^(?:[-\w][-\w/]*[-\w]/)?[-\w]+?-v\d+$")
 _TRACK_ID_RE = re.compile(r"^trk-[0-9a-f]{16}$")
+MAX_NAME_BYTES = 100   # the name becomes folder names (+ ~20 bytes for temp names); file systems allow 255
 
 
 class DatasetError(ValueError):
@@ -101,6 +103,9 @@ def dataset_id(name: str) -> str:
 
     Anything else (a path, spaces, dots) is refused, so a name can never point outside datasets_root()."""
     name = str(name).strip()
+    if len(name.encode()) > MAX_NAME_BYTES:
+        raise DatasetError(f"dataset name {name[:20] + '...'!r} is too long ({len(name)} characters): at most "
+                           f"{MAX_NAME_BYTES} are allowed (a letter outside ASCII counts as 2-4)")
     if _FULL_ID_RE.match(name):
         return name
     if not _NAME_RE.match(name):
@@ -366,8 +371,9 @@ class RaceCarDataset:
         ds.check()                               # every problem, one line each ([] = healthy)
 
     A damaged episode raises a one-line DatasetError naming the dataset and the episode when it is read; every
-    other episode stays readable. `episodes`, iteration and `transitions()` over all episodes stop at the first
-    damaged one. The episode count is fixed when the dataset is opened (a writer may keep appending meanwhile).
+    other episode stays readable. Iteration stops at the first damaged one; `episodes` and `transitions()` (the
+    whole dataset, what a learner trains on) refuse a damaged dataset with the first problem `check()` finds, and
+    an empty one. The episode count is fixed when the dataset is opened (a writer may keep appending meanwhile).
     """
 
     def __init__(self, name: str, did: str, path: Path, metadata: dict, folders: list[int]):
@@ -401,8 +407,19 @@ class RaceCarDataset:
 
     @property
     def episodes(self) -> list[Episode]:
-        """All episodes (read once, then kept); a damaged one raises its one-line DatasetError."""
-        return list(self)
+        """All episodes (read once, then kept). A damaged or empty dataset raises a one-line DatasetError: reading
+        alone would miss some damage (an episode folder missing at the end), so `check()` runs too."""
+        refusing = "refusing to use it"
+        try:
+            eps = list(self)
+        except DatasetError:
+            self.require_healthy(refusing)   # the whole diagnosis, as `python -m teleop info` gives it
+            raise   # damage check() does not look for (arrays that do not decode): that episode's own line
+        self.require_healthy(refusing)
+        if not eps:
+            raise DatasetError(f"dataset {self.id}: has no episodes (nothing was saved into it); record some: "
+                               f"{record_hint(self.id)} --episodes N")
+        return eps
 
     @property
     def total_steps(self) -> int:
@@ -521,8 +538,9 @@ class RaceCarDataset:
     def transitions(self, episodes: "list[int] | None" = None) -> Transitions:
         """Flat arrays over the chosen episodes (default all); see `Transitions` for the episode semantics."""
         idx = [self._index(i) for i in episodes] if episodes is not None else list(range(self._n))
+        eps = self.episodes if episodes is None else [self.episode(i) for i in idx]
         try:
-            return flatten_episodes([self.episode(i) for i in idx], idx, where=f"dataset {self.id}")
+            return flatten_episodes(eps, idx, where=f"dataset {self.id}")
         except EpisodeError as e:
             raise DatasetError(str(e)) from None
 
@@ -553,6 +571,15 @@ class RaceCarDataset:
                 if msg not in problems and not any(tid in p for p in problems):
                     problems.append(msg)
         return problems
+
+    def require_healthy(self, refusing: str, advice: str = "") -> None:
+        """Raise the one-line DatasetError for a damaged dataset (the first problem of `check()`, what `python -m
+        teleop info` lists); `refusing` says what is refused, `advice` is appended to the pointer to info."""
+        problems = self.check()
+        if problems:
+            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+            raise DatasetError(f"dataset {self.id}: is damaged: {problems[0]}{more}; {refusing} "
+                               f"(`python -m teleop info {self.name}` lists the damage{advice})")
 
 
 def _open(name: str) -> RaceCarDataset:
@@ -588,14 +615,16 @@ def _ensure_namespace(root: Path, did: str) -> None:
             _write_json_durable(meta, desc)
 
 
-def _create_dataset(did: str) -> None:
-    """Build the empty dataset in a hidden temp folder and rename it into place: never a half-written dataset."""
+def _create_dataset(did: str) -> bool:
+    """Build the empty dataset in a hidden temp folder and rename it into place: never a half-written dataset.
+    False if another process created it first."""
     root = datasets_root()
     final = root / did
     _ensure_namespace(root, did)
-    for stale in final.parent.glob(f".{final.name}{_TMP_PREFIX}*"):  # creations killed long ago
-        if time.time() - stale.stat().st_mtime > 3600:
-            shutil.rmtree(stale, ignore_errors=True)
+    for prefix in (_TMP_PREFIX, _DEL_PREFIX):   # creations and removals killed long ago
+        for stale in final.parent.glob(f".{final.name}{prefix}*"):
+            if time.time() - stale.stat().st_mtime > 3600:
+                shutil.rmtree(stale, ignore_errors=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{final.name}{_TMP_PREFIX}", dir=final.parent))
     try:
         data = tmp_dir / "data"
@@ -608,9 +637,9 @@ def _create_dataset(did: str) -> None:
         except OSError as e:
             if e.errno not in (errno.EEXIST, errno.ENOTEMPTY):
                 raise
-            # another process created it first: use theirs
-        else:
-            files.fsync(final.parent)
+            return False   # another process created it first: use theirs
+        files.fsync(final.parent)
+        return True
     finally:
         if tmp_dir.exists():
             shutil.rmtree(tmp_dir, ignore_errors=True)
@@ -622,10 +651,12 @@ class DatasetWriter:
         with DatasetWriter("s_expert") as w:
             index = w.add(episode)          # episode.track (a Track) is required: it is stored with the episode
 
-    Creates the dataset if missing; append=False refuses to touch an existing one. Episodes of any tracks may be
-    mixed. Refuses a dataset of another observation layout or storage format, and a damaged one. Nothing is
-    deleted except by `delete_last()` (the recorder window's confirmed "delete last saved episode"). One writer per
-    dataset at a time (an flock on <dataset>/.lock); a second one gets a DatasetError.
+    Creates the dataset if missing, and removes it again on close if it still holds no episode then (a session
+    that saved nothing leaves nothing behind; an existing dataset is never removed); append=False refuses to touch
+    an existing one. Episodes of any tracks may be mixed. Refuses a dataset of another observation layout or
+    storage format, and a damaged one. No episode is deleted except by `delete_last()` (the recorder window's
+    confirmed "delete last saved episode"). One writer per dataset at a time (an flock on <dataset>/.lock); a
+    second one gets a DatasetError.
     """
 
     def __init__(self, name: str, *, append: bool = True):
@@ -634,21 +665,26 @@ class DatasetWriter:
         self.path = datasets_root() / self.id
         self.data_dir = self.path / "data"
         self._lock_fd: int | None = None
+        self._created = False
         if self.path.exists():
             if not append:
                 raise DatasetError(f"dataset {self.id}: already exists at {self.path}; choose another name or "
                                    f"append to it")
         else:
-            _create_dataset(self.id)
+            self._created = _create_dataset(self.id)
         self._lock()
         try:
             self._open_existing()
         except BaseException:
+            self._created = False   # its content is unknown: never remove it
             self.close()
             raise
 
     def _lock(self) -> None:
-        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+        except FileNotFoundError:   # a writer that created it removed it, empty, since we looked
+            raise DatasetError(f"dataset {self.id}: was removed while opening it; try again") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -673,12 +709,7 @@ class DatasetWriter:
         drop unreferenced track files, repair lagging metadata counts."""
         self._sweep()
         ds = _open(self.name)
-        problems = ds.check()
-        if problems:
-            more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
-            raise DatasetError(f"dataset {self.id}: is damaged: {problems[0]}{more}; refusing to append to it "
-                               f"(`python -m teleop info {self.name}` lists the damage; record into another "
-                               f"dataset name)")
+        ds.require_healthy("refusing to append to it", "; record into another dataset name")
         (self.data_dir / TRACKS_DIR).mkdir(exist_ok=True)
         metas = [ds.episode_metadata(i) for i in range(len(ds))]
         self._steps = [int(m["total_steps"]) for m in metas]
@@ -819,9 +850,23 @@ class DatasetWriter:
         return index
 
     def close(self) -> None:
-        if self._lock_fd is not None:
+        if self._lock_fd is None:
+            return
+        try:
+            # the folders on disk, not just our count: an add that failed after its commit still saved an episode
+            if self._created and self.episodes == 0 and not _scan_episode_folders(self.data_dir):
+                self._remove()
+        finally:
             os.close(self._lock_fd)  # releases the flock
             self._lock_fd = None
+
+    def _remove(self) -> None:
+        """Remove the empty dataset this writer created: renamed away first (under the lock), so a reader or a
+        kill never meets half of it; a kill before the rmtree leaves a hidden folder the next creation sweeps."""
+        gone = self.path.parent / f".{self.path.name}{_DEL_PREFIX}{os.getpid()}"
+        os.rename(self.path, gone)
+        files.fsync(self.path.parent)
+        shutil.rmtree(gone, ignore_errors=True)
 
     def __enter__(self) -> "DatasetWriter":
         return self

@@ -307,8 +307,13 @@ def write_outputs(cfg: ReplayConfig, out: Path, plan: Plan, videos: list[Video])
 
 
 def run(cfg: ReplayConfig) -> int:
-    if cfg.out is not None and not cfg.live:
-        check_out(cfg.out, cfg.overwrite)   # before any work: a bad --out costs nothing
+    if cfg.live:   # before any work: no screen, or a bad --out, costs nothing
+        from .live import check_display, unattended
+        check_display()
+        if unattended():
+            _note("replay: SDL_VIDEODRIVER draws no window: --live plays every episode once, unseen, then closes")
+    elif cfg.out is not None:
+        check_out(cfg.out, cfg.overwrite)
     plan = gather(cfg)
     if not plan.runs or not plan.runs[0].episodes:
         raise ReplayError("nothing to show: no episodes selected")

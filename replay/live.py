@@ -3,6 +3,7 @@ down/- slower, n next episode, q/esc quit. State changes are pure functions of (
 tests drive them directly; the window loop only feeds events and blits frames."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -12,6 +13,25 @@ from .errors import ReplayError
 from .session import Clip
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+HEADLESS = ("dummy", "offscreen")   # SDL video drivers that draw nowhere
+NO_DISPLAY = ("--live needs a display and none was found ({reason}): drop --live to write MP4s instead, or run under "
+              "a virtual display (xvfb-run)")
+
+
+def check_display() -> None:
+    """Refuse --live in one line up front (before any rollout) when there is no screen. The rule is teleop's, one
+    for both windows; its message advises a teleop way out, so replay words its own."""
+    from teleop.window import check_display as teleop_check
+    try:
+        teleop_check()
+    except SystemExit:
+        raise ReplayError(NO_DISPLAY.format(reason="DISPLAY and WAYLAND_DISPLAY are not set")) from None
+
+
+def unattended() -> bool:
+    """SDL_VIDEODRIVER=dummy/offscreen asks for no window on purpose (tests): nobody sees it or presses q in it, so
+    the player closes after the last episode instead of waiting."""
+    return os.environ.get("SDL_VIDEODRIVER", "") in HEADLESS
 
 
 @dataclass
@@ -73,13 +93,17 @@ def play(clips: Sequence[Clip], title: str = "replay", max_ticks: int | None = N
     first = clips[0].frame(0)
     try:
         pygame.display.init()
+        # a DISPLAY that leads nowhere: SDL falls back to drawing nowhere, and the window would wait forever unseen
+        if pygame.display.get_driver() in HEADLESS and not unattended():
+            raise pygame.error(f"no screen, it fell back to its {pygame.display.get_driver()} driver")
         screen = pygame.display.set_mode((first.shape[1], first.shape[0]))
     except pygame.error as e:
         pygame.display.quit()
-        raise ReplayError(f"--live needs a display ({e}); drop --live to write MP4s instead") from None
+        raise ReplayError(NO_DISPLAY.format(reason=f"SDL: {e}")) from None
     try:
         clock = pygame.time.Clock()
         state, shown, ticks = PlayerState(), None, 0
+        close_at_end = unattended()
         while not state.quit and (max_ticks is None or ticks < max_ticks):
             ticks += 1
             for event in pygame.event.get():  # handle every event of this tick before drawing
@@ -99,6 +123,9 @@ def play(clips: Sequence[Clip], title: str = "replay", max_ticks: int | None = N
                        f"{'' if state.playing else ' | paused'}")
             if caption != pygame.display.get_caption()[0]:
                 pygame.display.set_caption(caption)
+            if close_at_end and state.clip == len(clips) - 1 and not state.playing and \
+                    state.frame == clips[-1].n - 1:   # the last episode has played to its end
+                break
         return state
     finally:
         pygame.display.quit()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable, Sequence
@@ -202,10 +203,13 @@ def policy_runs(specs: Sequence[agents.AgentSpec], track: "str | Track", seeds: 
 
 
 def unique_labels(runs: Sequence[Run]) -> None:
-    """Comparison panels need distinct labels: add the source to repeated ones (two BC runs, say)."""
+    """Comparison panels need distinct labels: repeated ones (the same checkpoint twice, two runs of one name; the
+    label already names the run and file) are numbered in order: "bc (x-best) #1", "bc (x-best) #2"."""
+    counts, seen = Counter(r.label for r in runs), Counter()
     for run in runs:
-        if sum(r.label == run.label for r in runs) > 1:
-            run.label = f"{run.label} [{agents.short_source(run.source)}]"
+        if counts[run.label] > 1:
+            seen[run.label] += 1
+            run.label = f"{run.label} #{seen[run.label]}"
 
 
 def several_tracks(runs: Sequence[Run]) -> bool:

@@ -28,7 +28,7 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--episodes", type=cli.count, default=None,
                    help="episodes to save (default: 10 for the autopilot; keyboard/gamepad record until you quit)")
     from teleop.autopilot import SKILLS
-    p.add_argument("--skill", choices=SKILLS, default="expert",
+    p.add_argument("--skill", choices=SKILLS, default=None,
                    help="autopilot skill: expert = clean fast lines, noisy = sloppy with crashes, mixed = each "
                         "episode expert or noisy; keyboard-careful / keyboard-sloppy = a simulated person at the "
                         "keyboard (reaction delay, held keys through the keyboard ramps: human-style data; careful "
@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _record(args) -> int:
     from racecar_env.storage import dataset_id
     from racecar_env.tracks.source import track_source
-    from teleop.record import RecordConfig, default_dataset_name, record_autopilot
+    from teleop.record import RecordConfig, dataset_state, default_dataset_name, record_autopilot
 
     track_source(args.track)   # a bad --track or --dataset fails here, before a window opens or a dataset is made
     if args.dataset is None:
@@ -110,8 +110,7 @@ def _record(args) -> int:
     if res.interrupted:
         print("interrupted: episodes still running were dropped; every finished one is saved", file=sys.stderr)
     print(f"recorded {res.added} episodes ({res.successes} successes, {rate}) in {res.seconds:.1f} s "
-          f"({eps_per_s:.2f} episodes/s); dataset {res.dataset_id} now holds {res.total_episodes} episodes "
-          f"at {res.path}")
+          f"({eps_per_s:.2f} episodes/s); {dataset_state(res.dataset_id, res.path, res.total_episodes)}")
     return 130 if res.interrupted else 0
 
 
@@ -144,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
         argv.insert(0, "record")  # `record` is the default subcommand
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.command == "record":
+        if args.skill is not None and args.driver != "autopilot":   # a person drives: a skill would be ignored
+            parser.error(f"--skill is for --driver autopilot (it picks the autopilot's driving style); "
+                         f"--driver {args.driver} records you")
+        args.skill = args.skill or "expert"
     from racecar_env.rollout import EnvError
     from racecar_env.tracks import TrackError
 

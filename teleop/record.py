@@ -62,6 +62,14 @@ def default_dataset_name(track: str, driver: str, skill: str) -> str:
     return f"{track_short_name(track)}_{who}"
 
 
+def dataset_state(dataset_id: str, path: Path, episodes: int) -> str:
+    """How a session's last line ends: where the dataset is, or that none was made (a new dataset that got no
+    episode is removed by its writer)."""
+    if not path.exists():
+        return f"no dataset written ({dataset_id} was not created: nothing was saved)"
+    return f"dataset {dataset_id} now holds {episodes} episodes at {path}"
+
+
 def episode_seed(base_seed: int, index: int) -> int:
     """A well-mixed 31-bit seed for episode `index` of a recording with base seed `base_seed`."""
     return int(np.random.SeedSequence([int(base_seed) & 0xFFFFFFFF, int(index)]).generate_state(1)[0] >> 1)

@@ -29,7 +29,7 @@ from racecar_env.render import Hud, control_bars  # noqa: E402
 
 from .gamepad import GamepadConfig, GamepadDriver, NoGamepadError  # noqa: E402
 from .keyboard import KeyboardDriver, forward_speed, is_focus_loss  # noqa: E402
-from .record import episode_seed  # noqa: E402
+from .record import dataset_state, episode_seed  # noqa: E402
 
 CONTROL_HZ = 1.0 / spec.CONTROL_DT
 
@@ -421,6 +421,6 @@ def run_window_session(args) -> int:
         env.close()
         pygame.quit()
     print(f"teleop: saved {len(s.saved)} episodes ({s.count('success')} goal, {s.count('crash')} crash, "
-          f"{s.count('timeout')} timeout; {s.discarded} discarded, {s.deleted} deleted); dataset {writer.id} now "
-          f"holds {writer.episodes} episodes at {writer.path}")
+          f"{s.count('timeout')} timeout; {s.discarded} discarded, {s.deleted} deleted); "
+          f"{dataset_state(writer.id, writer.path, writer.episodes)}")
     return code

@@ -240,7 +240,7 @@ def test_episode_without_track_or_with_bad_rows_is_refused(root):
         with pytest.raises(DatasetError, match=r"racecar/rows-v0: new episode: has no track \(episode.track is"):
             w.add(no_track)
         assert w.episodes == 0
-    assert len(load_dataset("rows")) == 0 and not list(data_dir(root, "rows").glob(".tmp-*"))
+    assert list((root / "racecar").iterdir()) == [root / "racecar" / "namespace_metadata.json"]  # nothing saved
 
 
 def test_one_writer_at_a_time(root):
@@ -412,8 +412,11 @@ def test_damaged_episode_is_detected_and_the_others_stay_readable(root, damage, 
         ds[2]
     msg = str(e.value)
     assert msg.startswith("dataset racecar/dmg-v0: episode 2 is damaged (") and "\n" not in msg, msg
-    for everything in (lambda: ds.episodes, lambda: ds.transitions(), lambda: list(ds)):
-        with pytest.raises(DatasetError, match=r"^dataset racecar/dmg-v0: episode 2 is damaged \("):
+    with pytest.raises(DatasetError, match=r"^dataset racecar/dmg-v0: episode 2 is damaged \("):
+        list(ds)
+    for everything in (lambda: ds.episodes, lambda: ds.transitions()):   # the whole dataset: what learn reads
+        with pytest.raises(DatasetError, match=r"^dataset racecar/dmg-v0: is damaged: episode 2 is damaged \(.*; "
+                                               r"refusing to use it \(`python -m teleop info dmg` lists"):
             everything()
     assert len(ds.transitions([0, 1, 3])) == sum(eps[i].steps for i in (0, 1, 3))
     problems = ds.check()
@@ -552,6 +555,11 @@ def test_names_and_root(root, monkeypatch):
     for bad in ("../x", "a b", "", "x.y"):
         with pytest.raises(DatasetError, match="is not valid"):
             dataset_id(bad)
+    assert dataset_id("a" * 100) == f"racecar/{'a' * 100}-v0"
+    for long in ("a" * 101, "é" * 51, f"racecar/{'a' * 93}-v0"):   # the limit is on bytes: folder names
+        with pytest.raises(DatasetError, match=r"^dataset name '.{20}\.\.\.' is too long \(\d+ characters\): at most "
+                                               r"100 are allowed"):
+            dataset_id(long)
     monkeypatch.delenv("MINARI_DATASETS_PATH")
     assert datasets_root() == datasets_root().home() / ".minari" / "datasets"
 
@@ -608,3 +616,47 @@ def test_storage_needs_no_physics_world(root, monkeypatch):
     ds = load_dataset("nophys")
     assert ds.check() == [] and len(ds.transitions()) == 40 and summarize(ds)["episodes"] == 2
     assert len(list(minari.load_dataset("racecar/nophys-v0").iterate_episodes())) == 2
+
+
+def test_whole_dataset_reads_refuse_what_teleop_info_calls_damaged(root, capsys):
+    """An episode folder missing at the end reads as a shorter dataset: learn trained on the rest. Now every
+    whole-dataset read (learn's loader too) refuses it with the problem `teleop info` shows."""
+    from learn.data import load_training_data
+    write("cut", synthetic(3))
+    shutil.rmtree(data_dir(root, "cut") / "2")
+    ds = load_dataset("cut")
+    assert len(ds) == 2 and ds[1].steps == 20   # what is there stays readable one by one
+    problem = "metadata lists 3 episodes but only 2 episode folders exist"
+    assert summarize("cut")["problems"] == [problem]
+    expected = (f"dataset racecar/cut-v0: is damaged: {problem}; refusing to use it (`python -m teleop info cut` "
+                f"lists the damage)")
+    for whole in (lambda: ds.episodes, ds.transitions, lambda: load_training_data("cut")):
+        with pytest.raises(DatasetError) as e:
+            whole()
+        assert str(e.value) == expected
+    with pytest.raises(DatasetError, match=f"is damaged: {problem}; refusing to append"):
+        DatasetWriter("cut")
+
+
+def test_empty_dataset_is_removed_only_by_the_writer_that_created_it(root):
+    from learn.data import load_training_data
+    ns = root / "racecar"
+    with DatasetWriter("never") as w:   # created, nothing saved: gone on close
+        assert (ns / "never-v0" / "data").is_dir()
+    with DatasetWriter("undone") as w:  # created, one saved and deleted again: nothing saved either
+        w.add(synthetic(1)[0])
+        w.delete_last()
+    assert sorted(p.name for p in ns.iterdir()) == ["namespace_metadata.json"]
+    write("kept", synthetic(1))
+    with DatasetWriter("kept") as w:    # an existing dataset emptied by hand is never removed
+        w.delete_last()
+    with DatasetWriter("kept"):
+        pass
+    ds = load_dataset("kept")
+    assert len(ds) == 0
+    expected = ("dataset racecar/kept-v0: has no episodes (nothing was saved into it); record some: "
+                "python -m teleop --driver autopilot --dataset kept --episodes N")
+    for whole in (lambda: ds.episodes, ds.transitions, lambda: load_training_data("kept")):
+        with pytest.raises(DatasetError) as e:
+            whole()
+        assert str(e.value) == expected

@@ -293,3 +293,28 @@ def test_observation_is_built_through_the_table():
     with pytest.raises(ValueError, match="lidar"):
         spec.assemble(pose=[0] * 4, motion=[0] * 4, lidar=[0] * 3, route=[0] * 16, goal=[0] * 3)
     assert spec.POLICY_FIELDS and not set(spec.POLICY_FIELDS) & {"x", "y", "sin_yaw", "cos_yaw"}
+
+
+def _corridor(x0: float, x1: float) -> dict:
+    return {"name": "edge", "walls": [[x0, 0, x1, 0], [x0, 2, x1, 2], [x0, 0, x0, 2], [x1, 0, x1, 2]],
+            "start": {"x": x0 + 1, "y": 1, "yaw": 0}, "goal": {"x": x1 - 1.5, "y": 1, "radius": 0.5},
+            "centerline": [[x0 + 1, 1], [x1 - 1.5, 1]]}
+
+
+def test_tracks_must_lie_on_the_ground_and_are_drivable_up_to_its_edge(tmp_path):
+    """The ground is a 200 x 200 m slab: past its edge the car falls off (reported as a crash). A track reaching past
+    it is refused in one line; one that reaches the allowed edge drives to its goal."""
+    far = tmp_path / "far.json"
+    far.write_text(json.dumps(_corridor(140, 160)))
+    with pytest.raises(TrackError, match="far.json.*'walls'.*within \\+-98 m") as e:
+        RaceCarEnv(str(far))
+    assert "\n" not in str(e.value)
+    edge = tmp_path / "edge.json"
+    edge.write_text(json.dumps(_corridor(86, 97.5)))
+    env = RaceCarEnv(str(edge), start_jitter=(0, 0))
+    env.reset(seed=0)
+    for _ in range(150):
+        _, _, te, _, info = env.step([0.0, 1.0])
+        if te:
+            break
+    assert info["is_success"]

@@ -17,6 +17,7 @@ from learn.data import load_training_data
 from learn.encoding import FEATURE_DIM
 from learn.nets import Actor
 from racecar_env import RaceCarEnv
+from racecar_env.tracks import TRACKS_DIR
 
 # Trained-vs-untrained comparisons end episodes at 20 s (the expert drives the S in ~10 s): an untrained actor that
 # stalls would otherwise run the full 60-s limit, which was most of these tests' time and shows nothing more
@@ -104,6 +105,44 @@ def test_resume_refuses_to_change_learning_settings(run, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "already at update 1400" in err
     assert json.loads((copy / "config.json").read_text())["steps"] == 400   # untouched
+
+
+def test_resume_refuses_a_dataset_that_grew_and_keeps_the_saved_eval_track(datasets_root, tmp_path, capsys):
+    """Episodes appended since the run started would mix two datasets in one run; an edited or deleted --eval-track
+    file must not change what the resumed run is evaluated on (the checkpoint holds the track)."""
+    from teleop.record import RecordConfig, record_autopilot
+    record_autopilot(RecordConfig(dataset="grow", episodes=2, skill="expert", seed=5, progress=False))
+    track = json.loads((TRACKS_DIR / "s_curve.json").read_text())
+    track_file = tmp_path / "eval_s.json"
+    track_file.write_text(json.dumps(track))
+    out = tmp_path / "grow_bc"
+    assert main(["--dataset", "grow", "--eval-track", str(track_file), "--algo", "bc", "--steps", "40", "--eval-every",
+                 "20", "--eval-episodes", "1", "--final-eval-episodes", "1", "--quiet", "--out", str(out)]) == 0
+    track_file.unlink()        # the eval track's file is gone: the run still resumes, on the saved track
+    assert main(["--out", str(out), "--resume", "--steps", "60", "--final-eval-episodes", "1", "--quiet"]) == 0
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["eval_track"]["name"] == track["name"]
+    record_autopilot(RecordConfig(dataset="grow", episodes=1, skill="expert", seed=9, progress=False))   # appends
+    capsys.readouterr()
+    assert main(["--out", str(out), "--resume", "--steps", "80", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "changed since" in err and "2 episodes" in err and "3 episodes" in err
+    assert load_checkpoint(out / "checkpoints" / "last.pt")["step"] == 60      # nothing trained on the mix
+
+
+def test_diverged_training_stops_in_one_line_and_nan_checkpoints_are_refused(run, tmp_path, capsys):
+    out = tmp_path / "diverged"
+    assert main(["--dataset", "tiny_expert", "--algo", "bc", "--steps", "40", "--eval-every", "20",
+                 "--eval-episodes", "1", "--actor-lr", "1e30", "--quiet", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "training diverged at update 20" in err and "1e+30" in err
+    assert not (out / "checkpoints").exists()          # nothing non-finite was saved
+    ck = load_checkpoint(run / "checkpoints" / "best.pt")
+    next(iter(ck["agent"]["actor"].values())).view(-1)[0] = float("nan")
+    bad = tmp_path / "nan.pt"
+    torch.save(ck, bad)
+    with pytest.raises(CheckpointError, match="nan.pt: the actor's weights are not finite") as e:
+        load_policy(bad)
+    assert "\n" not in str(e.value)
 
 
 def test_missing_corrupt_and_foreign_checkpoints_are_one_line_errors(run, tmp_path):

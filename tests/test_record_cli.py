@@ -1,11 +1,13 @@
 """Recording CLI: record/info/list, seeds, clear errors, and the SIGKILL durability proof (real subprocess)."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -199,3 +201,68 @@ def test_random_tracks_record_one_track_per_episode_the_same_on_any_number_of_wo
         assert ea.track.extra["generator"]["seed"] in TRAIN_SEEDS and ea.success   # the expert drives any of them
     assert main(["info", "multi_a"]) == 0
     assert "tracks    4" in capsys.readouterr().out
+
+
+@contextlib.contextmanager
+def escape_when_window_opens():
+    """Press Esc once a recorder window is open: the session quits at once (and a test never waits for a human)."""
+    import pygame
+    done = threading.Event()
+
+    def press():
+        while not done.wait(0.01):
+            if pygame.display.get_surface() is not None:
+                pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE, mod=0, unicode="",
+                                                     scancode=0))
+                return
+
+    t = threading.Thread(target=press, daemon=True)
+    t.start()
+    try:
+        yield
+    finally:
+        done.set()
+        t.join(1)
+
+
+def test_keyboard_session_that_saves_nothing_leaves_no_dataset(root, capsys):
+    """Quit at once: no empty dataset left behind (learn on it used to fail without naming it)."""
+    with escape_when_window_opens():
+        assert main(["--driver", "keyboard", "--dataset", "kb"]) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert "saved 0 episodes" in last and "no dataset written (racecar/kb-v0 was not created" in last, last
+    assert sorted(p.name for p in (root / "racecar").iterdir()) == ["namespace_metadata.json"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--driver", "keyboard", "--skill", "noisy"],
+     "python -m teleop: error: --skill is for --driver autopilot (it picks the autopilot's driving style); "
+     "--driver keyboard records you"),
+    (["--driver", "gamepad", "--skill", "expert"], "--skill is for --driver autopilot"),
+    (["--driver", "autopilot", "--dataset", "a" * 300],
+     "python -m teleop: error: dataset name 'aaaaaaaaaaaaaaaaaaaa...' is too long (300 characters): at most 100 are "
+     "allowed"),
+    (["--driver", "autopilot", "--seed", "9" * 23],
+     "argument --seed: expected a seed, a whole number from 0 to 2**63 - 1 (9223372036854775807), got '999"),
+])
+def test_bad_record_flags_are_one_line_before_anything_is_written(root, capsys, args, message):
+    try:
+        with escape_when_window_opens():   # were the flag ignored, the window session would end at once
+            code = main(args + ["--no-progress"])
+    except SystemExit as e:   # argparse's usage errors
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not root.exists()
+
+
+def test_negative_comma_values_reach_the_flags_range_check(capsys):
+    """argparse took `-1,0` for an unknown option ("expected one argument"); every CLI's parser is
+    racecar_env.cli.ArgumentParser, so the flag's own type now names the range."""
+    from learn.evaluate import main as evaluate
+    for args in (["--start-jitter", "-1,0"], ["--start-jitter=-1,0"], ["--start-jitter", "-.5,0"]):
+        with pytest.raises(SystemExit) as e:
+            evaluate(["missing.pt", *args])
+        err = capsys.readouterr().err
+        assert e.value.code == 2 and err.count("\n") == 1, err
+        assert "argument --start-jitter: start jitter must be 0..2 m and 0..3.1416 rad, got '-" in err, err

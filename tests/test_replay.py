@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
@@ -418,3 +419,41 @@ def test_live_without_display_is_a_clear_error(datasets_root, monkeypatch):
     monkeypatch.setenv("SDL_VIDEODRIVER", "no_such_driver")
     with pytest.raises(ReplayError, match="--live needs a display"):
         play(clips, max_ticks=1)
+
+
+def _live_subprocess(datasets_root, **env):
+    """`python -m replay --live` on demo 0 with exactly the display settings given (none by default)."""
+    base = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "SDL_VIDEODRIVER")}
+    return subprocess.run([sys.executable, "-m", "replay", "--dataset", "demo_mix", "--episodes", "0", "--live",
+                           "--quiet"], cwd=ROOT, env={**base, "MINARI_DATASETS_PATH": str(datasets_root), **env},
+                          capture_output=True, text=True, timeout=60)   # a hang fails here
+
+
+def test_live_without_a_screen_is_one_line_not_an_endless_invisible_window(datasets_root, tmp_path):
+    # no DISPLAY: refused up front (teleop's check), before the demo is even read
+    r = _live_subprocess(datasets_root)
+    lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("pybullet build time")]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert lines[0].startswith("replay: error: --live needs a display") and "drop --live" in lines[0]
+    assert "demo_mix" not in r.stdout
+    # a DISPLAY with no server behind it: SDL falls back to drawing nowhere, which the player refuses too
+    xdg = tmp_path / "xdg"
+    xdg.mkdir(mode=0o700)
+    r = _live_subprocess(datasets_root, DISPLAY=":77", XDG_RUNTIME_DIR=str(xdg))
+    lines = [ln for ln in r.stderr.strip().splitlines() if not ln.startswith("pybullet build time")]
+    assert r.returncode == 2 and len(lines) == 1, r.stderr
+    assert "--live needs a display" in lines[0] and "fell back" in lines[0]
+
+
+def test_live_with_the_dummy_driver_plays_once_and_closes(datasets_root):
+    """SDL_VIDEODRIVER=dummy asks for no window on purpose: nobody can press q, so the player ends by itself."""
+    r = _live_subprocess(datasets_root, SDL_VIDEODRIVER="dummy")
+    assert r.returncode == 0, r.stderr
+    assert "live session closed" in r.stdout and "plays every episode once" in r.stderr
+
+
+def test_compare_of_one_agent_twice_numbers_its_panels(tracks, tmp_path):
+    assert run_cli("--compare", "autopilot", "autopilot", "--track", tracks["short_i"], "--episodes", 1,
+                   "--workers", 1, "--out", tmp_path) == 0
+    info = json.loads((tmp_path / "eval_info.json").read_text())
+    assert [r["label"] for r in info["runs"]] == ["autopilot (expert) #1", "autopilot (expert) #2"]

@@ -2,7 +2,9 @@
 rerun that does nothing, a resumed trial, --summarize against a recomputation, and one-line errors before Ray."""
 import csv
 import json
+import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,7 +16,9 @@ from learn.sweep import run as sweep_run
 from learn.sweep.__main__ import main
 from learn.sweep.grid import SweepError, parse_seeds
 from racecar_env import RaceCarEnv
+from racecar_env.storage import load_dataset
 
+TRACKS = Path(__file__).resolve().parent.parent / "assets" / "tracks"
 SMALL = ["--datasets", "tiny_sweep", "--algos", "bc", "--seeds", "0-1", "--cpus", "2",
          "--set", "steps=200", "--set", "eval_every=0", "--set", "eval_episodes=1",
          "--set", "final_eval_episodes=2", "--set", "hidden=64,64", "--reps", "500"]
@@ -69,6 +73,9 @@ def test_trials_are_ordinary_run_folders(sweep, capsys):
         assert cfg["out"] == str(d.resolve())
         final = json.loads((d / "eval.json").read_text())["final"]
         assert final["episodes"] == 2 and final["seed0"] == 20_000
+        data = json.loads((d / "dataset.json").read_text())         # the version of the data it trained on
+        assert (data["dataset"], data["episodes"], data["steps"], len(data["sha256"])) == \
+            ("racecar/tiny_sweep-v0", 4, load_dataset("tiny_sweep").total_steps, 16)
         policy = load_policy(d / "checkpoints" / "best.pt")        # usable as any run's checkpoint
         obs, _ = RaceCarEnv("s_curve").reset(seed=0)
         assert policy.act(obs).shape == (2,)
@@ -136,6 +143,17 @@ def test_robustness_column_tests_every_trial_from_wider_starts_once(sweep, tmp_p
     assert main(["--robustness", str(out), "--start-jitter", "0.4,0.2", "--robust-episodes", "2", "--reps", "200"]) == 0
     assert "0 trial(s) tested" in capsys.readouterr().out                      # resumable: nothing new to do
     assert [(d / "robustness.json").stat().st_mtime_ns for d in trial_dirs(out)] == stamp
+    # another jitter becomes the current result; the first is kept, and going back to it tests nothing again
+    assert main(["--robustness", str(out), "--start-jitter", "0.1,0.1", "--robust-episodes", "1", "--reps", "200"]) == 0
+    assert "2 trial(s) tested" in capsys.readouterr().out
+    now = [json.loads((d / "robustness.json").read_text()) for d in trial_dirs(out)]
+    assert [f["start_jitter"] for f in now] == [[0.1, 0.1]] * 2 and [f["earlier"] for f in now] == [[f] for f in files]
+    assert json.loads((out / "summary.json").read_text())["groups"][0]["robust_jitter"] == [0.1, 0.1]
+    assert main(["--robustness", str(out), "--start-jitter", "0.4,0.2", "--robust-episodes", "2", "--reps", "200"]) == 0
+    assert "0 trial(s) tested" in capsys.readouterr().out
+    back = [json.loads((d / "robustness.json").read_text()) for d in trial_dirs(out)]
+    assert [{k: v for k, v in f.items() if k != "earlier"} for f in back] == files
+    assert [f["earlier"][0]["start_jitter"] for f in back] == [[0.1, 0.1]] * 2
 
 
 @pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
@@ -151,7 +169,8 @@ def test_transfer_columns_test_every_trial_on_other_tracks_once(sweep, tmp_path,
     assert "2 evaluation(s)" in capsys.readouterr().out
     files = [json.loads((d / "transfer.json").read_text()) for d in trial_dirs(out)]
     assert [f["tracks"]["hairpin"] for f in files] == stamp
-    assert all(f["episodes"] == 2 and set(f["tracks"]) == {"hairpin", "random:test:easy"} for f in files)
+    assert all(set(f["tracks"]) == {"hairpin", "random:test:easy"} for f in files)
+    assert all(x["episodes"] == 2 for f in files for x in f["tracks"].values())
     assert [e["seed"] for e in files[0]["tracks"]["hairpin"]["per_episode"]] == [20000, 20001]   # test seeds
     assert len({e["track"] for e in files[0]["tracks"]["random:test:easy"]["per_episode"]}) == 2     # a road each
     (row,) = json.loads((out / "summary.json").read_text())["groups"]
@@ -213,6 +232,9 @@ def test_killed_trial_resumes_and_a_new_seed_is_added(sweep, tmp_path, capsys):
     (["--set", "batch_size=0"], "--set: batch_size must be >= 1, got 0"),
     (["--set", "seed=3"], "--set seed: the sweep sets it per trial; use --seeds"),
     (["--set", "final_eval_episodes=0"], "final_eval_episodes=0"),
+    (["--set", "eval_track=nope"], "--set eval_track=nope: unknown track 'nope'"),
+    (["--set", "eval_track=hairpin,random:test:brutal"], "--set eval_track=random:test:brutal: generator: unknown "
+                                                         "difficulty 'brutal'"),
     (["--seeds", "3-1"], "--seeds"),
     (["--algos", "bc,ppo"], "--algos: ppo"),
     (["--cpus", "1", "--cpus-per-trial", "2"], "--cpus-per-trial 2: the local Ray has 1 CPUs"),
@@ -232,6 +254,91 @@ def test_changed_settings_into_a_used_folder_are_refused(sweep, no_ray, capsys):
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "was run with steps=200 (now 300)" in err
+
+
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
+def test_transfer_keeps_earlier_tracks_and_tests_an_edited_track_file_again(sweep, tmp_path, no_ray, capsys):
+    """A later --transfer adds its tracks (at its own episode count) to every trial's results and to summary.md;
+    a track file whose content changed is tested again and replaces its old result under the same name."""
+    from racecar_env.tracks import load_track
+    out = tmp_path / "copy"
+    shutil.copytree(sweep, out)
+    road = tmp_path / "road.json"
+    road.write_text((TRACKS / "hairpin.json").read_text())
+    assert main(["--transfer", str(out), "--tracks", f"{road},gen:3", "--transfer-episodes", "1", "--reps", "200"]) == 0
+    assert "4 evaluation(s)" in capsys.readouterr().out
+    first = [json.loads((d / "transfer.json").read_text())["tracks"] for d in trial_dirs(out)]
+    assert main(["--transfer", str(out), "--tracks", "s_curve", "--transfer-episodes", "2", "--reps", "200"]) == 0
+    assert "2 evaluation(s)" in capsys.readouterr().out
+    files = [json.loads((d / "transfer.json").read_text())["tracks"] for d in trial_dirs(out)]
+    assert [{t: f[t] for t in (str(road), "gen:3")} for f in files] == first          # kept, untouched
+    assert [[f[t]["episodes"] for t in (str(road), "gen:3", "s_curve")] for f in files] == [[1, 1, 2]] * 2
+    (row,) = json.loads((out / "summary.json").read_text())["groups"]
+    assert list(row["transfer"]) == [str(road), "gen:3", "s_curve"]
+    md = (out / "summary.md").read_text()
+    assert all(f"### On {t} " in md for t in (road, "gen:3", "s_curve"))
+    road.write_text((TRACKS / "s_curve.json").read_text())             # the same path, another track
+    assert main(["--transfer", str(out), "--tracks", str(road), "--transfer-episodes", "1", "--reps", "200"]) == 0
+    text = capsys.readouterr().out
+    assert "2 evaluation(s)" in text and "the track's content changed" in text
+    files = [json.loads((d / "transfer.json").read_text())["tracks"] for d in trial_dirs(out)]
+    assert all(list(f) == [str(road), "gen:3", "s_curve"] for f in files)                 # replaced, not added
+    assert {e["track_id"] for f in files for e in f[str(road)]["per_episode"]} == {load_track("s_curve").track_id}
+    assert main(["--transfer", str(out), "--tracks", str(road), "--transfer-episodes", "1", "--reps", "200"]) == 0
+    assert "0 evaluation(s)" in capsys.readouterr().out
+
+
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
+def test_a_dataset_changed_since_the_trials_trained_is_refused(sweep, tmp_path, monkeypatch, no_ray, capsys):
+    """Episodes appended to the dataset after the sweep: a rerun (even one adding only a new seed) would skip or
+    pool trials trained on other data, so it is refused in one line naming the dataset and what changed."""
+    from teleop.record import RecordConfig, record_autopilot
+    out = tmp_path / "copy"
+    shutil.copytree(sweep, out)
+    root = tmp_path / "datasets"                       # a copy: the module's dataset stays as the trials saw it
+    shutil.copytree(os.environ["MINARI_DATASETS_PATH"], root)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+    assert main([*SMALL, "--out", str(out), "--dry-run"]) == 0              # unchanged: both trials done
+    assert "2 done" in capsys.readouterr().out
+    record_autopilot(RecordConfig(dataset="tiny_sweep", episodes=1, seed=9, workers=1, progress=False))
+    for seeds in ("0-1", "2"):
+        args = [*SMALL, "--out", str(out)]
+        args[args.index("0-1")] = seeds
+        assert main(args) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("python -m learn.sweep: error: dataset racecar/tiny_sweep-v0 "
+                                                        "changed since trials/tiny_sweep/bc/s0 trained on it (4 "
+                                                        "episodes,"), err
+        assert "; 5 episodes," in err and "use another --out" in err
+    assert not (out / "trials" / "tiny_sweep" / "bc" / "s2").exists()
+
+
+def test_datasets_and_out_are_checked_before_ray(tmp_path, no_ray, capsys):
+    """--dry-run opens every dataset; --out must be a folder (or not exist yet), and a track file given as the
+    evaluation track is read up front, its one-line error naming the file."""
+    base = ["--algos", "bc", "--seeds", "0"]
+    taken = tmp_path / "track.json"
+    taken.write_text('{"walls": [')
+    cases = [(["--datasets", "nope", "--dry-run", "--out", str(tmp_path / "n")],
+              "dataset racecar/nope-v0: not found under"),
+             (["--datasets", "nope", "--out", str(taken)], f"--out {taken} is a file, expected a sweep folder"),
+             (["--datasets", "nope", "--out", str(taken / "sub"), "--dry-run"],
+              f"--out {taken / 'sub'}: {taken} is a file, expected a sweep folder"),
+             (["--datasets", "nope", "--set", f"eval_track={taken}", "--out", str(tmp_path / "n")],
+              f"--set eval_track={taken}: track {taken}: not valid JSON")]
+    for args, says in cases:
+        assert main([*base, *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and err.startswith("python -m learn.sweep: error:") and says in err, err
+    assert taken.read_text() == '{"walls": [' and not (tmp_path / "n").exists()
+
+
+def test_a_good_evaluation_track_file_passes_the_dry_run(datasets_root, tmp_path, no_ray, capsys):
+    track = tmp_path / "road.json"
+    track.write_text((TRACKS / "hairpin.json").read_text())
+    assert main(["--datasets", "tiny_sweep", "--algos", "bc", "--seeds", "0", "--set", f"eval_track={track}",
+                 "--dry-run", "--out", str(tmp_path / "sw")]) == 0
+    assert "1 trial (0 done, 0 to resume, 1 new)" in capsys.readouterr().out
 
 
 def test_grid_folders_settings_and_scoped_keys(tmp_path):

@@ -18,7 +18,8 @@ Sweep folder (--out, default runs/sweeps/<datasets>_<algos>):
   sweep.json                  the grids run into this folder, with their commands
   trials/<dataset>/<algo>[/<setting>]/s<seed>/
                               an ordinary learn run folder (config.json, tb/, checkpoints/{last,best}.pt,
-                              eval.json, videos/best.mp4) plus train.log: python -m learn.evaluate, python -m replay
+                              eval.json, videos/best.mp4) plus train.log and dataset.json (the version of the dataset
+                              it trained on: episodes, steps, a hash): python -m learn.evaluate, python -m replay
                               --policy and learn.load_policy read it as any run
   summary.md/.csv/.json/.png  per (dataset, algo, setting): seeds, test success mean and IQM with 95% stratified
                               bootstrap CIs over seeds (rliable), time-to-goal, crash rate, wall-clock per trial
@@ -27,7 +28,8 @@ Sweep folder (--out, default runs/sweeps/<datasets>_<algos>):
 Rerunning the same command skips finished trials, resumes killed ones from their last.pt and starts missing ones;
 Ctrl-C keeps every finished trial (and the last.pt of running ones). Another grid into the same folder adds trials;
 a trial folder keeps its settings, so a rerun that changes a fixed one (say steps) for existing trials is refused:
-make it an axis (--set steps=2000,4000) or use another --out.
+make it an axis (--set steps=2000,4000) or use another --out. Likewise a dataset changed since trials trained on it
+(episodes appended, say) is refused, so no cell pools seeds trained on different data: use another --out.
 
 Local by default: Ray starts in this process with --cpus CPUs (default: all), one trial per --cpus-per-trial CPUs
 (default 1; a trial then evaluates serially, eval_workers = cpus-per-trial, threads 1, unless --set). Datasets are
@@ -173,6 +175,8 @@ def main(argv: list[str] | None = None) -> int:
         local_cpus = a.cpus or os.cpu_count() or 1
         if not a.address and a.cpus_per_trial > local_cpus:
             raise g.SweepError(f"--cpus-per-trial {a.cpus_per_trial}: the local Ray has {local_cpus} CPUs (--cpus)")
+        records = {name: g.dataset_record(name) for name in plan.datasets}   # each exists and is readable
+        g.check_data(plan.out, records)      # trials that trained on another version of a dataset: refused
         status = {t.rel: g.trial_status(plan, t) for t in plan.trials}
         pending = [t for t in plan.trials if status[t.rel] != g.DONE]
         counts = {s: sum(v == s for v in status.values()) for s in (g.DONE, g.RESUME, g.NEW)}
@@ -189,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in dict.fromkeys(t.dataset for t in pending):
             from ..data import load_training_data
             data[name] = load_training_data(name)          # here, once: trials get it from Ray's object store
+            if len(data[name].episodes) != records[name]["episodes"]:   # appended to meanwhile
+                raise g.SweepError(f"dataset {records[name]['dataset']} changed while the sweep was reading it "
+                                   f"(now {len(data[name].episodes)} episodes); run the command again")
     except (g.SweepError, ConfigError, DatasetError, SummaryError, ValueError) as e:
         print(f"python -m learn.sweep: error: {e}", file=sys.stderr)
         return 2
@@ -201,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
         from .run import run_trials
         try:
             res = run_trials(pending, plan.out, data, cpus_per_trial=a.cpus_per_trial, total=len(plan.trials),
-                             done_before=counts[g.DONE], address=a.address, cpus=a.cpus, quiet=a.quiet, emit=emit)
+                             done_before=counts[g.DONE], address=a.address, cpus=a.cpus, quiet=a.quiet, emit=emit,
+                             records=records)
         except g.SweepError as e:
             print(f"python -m learn.sweep: error: {e}", file=sys.stderr)
             return 2

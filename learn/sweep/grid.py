@@ -19,6 +19,7 @@ from ..config import ALGO_CONFIGS, ALGOS, ConfigError, RunConfig, TrainConfig, _
 
 TRIALS = "trials"
 MANIFEST = "sweep.json"
+DATA_FILE = "dataset.json"      # in each trial folder: which version of the dataset it trained on
 
 #: set by the sweep itself, one per trial: not --set keys
 AXES = {"dataset": "--datasets", "algo": "--algos", "seed": "--seeds", "out": "--out (of the sweep)"}
@@ -51,6 +52,22 @@ class Trial:
 
     def config(self, sweep_dir: Path) -> TrainConfig:
         return TrainConfig.build(**self.values, out=str(Path(sweep_dir).resolve() / self.rel))
+
+
+def check_track(spec: str, what: str):
+    """The env's TrackSource for `spec` (a name, a track JSON, gen:SEED, random[:test[:DIFFICULTY]]), checked now
+    (a generated one is drawn once: a bad difficulty preset only shows when a road is made); SweepError otherwise."""
+    import numpy as np
+
+    from racecar_env.tracks import TrackError
+    from racecar_env.tracks.source import track_source
+    try:
+        source = track_source(spec)
+        if source.is_random:
+            source.draw(np.random.default_rng(0))
+    except (TrackError, ValueError) as e:
+        raise SweepError(f"{what}: {e}") from None
+    return source
 
 
 # --- command-line values --------------------------------------------------------------------------------------------
@@ -175,7 +192,16 @@ def build_plan(out: "str | Path", datasets: list[str], algos: list[str], seeds: 
         raise SweepError("--datasets: give at least one dataset")
     if cpus_per_trial < 1:
         raise SweepError(f"--cpus-per-trial must be >= 1, got {cpus_per_trial}")
+    out = Path(out)
+    for p in (out, *out.parents):     # the nearest existing one must be a folder (not, say, a track file)
+        if p.exists():
+            if not p.is_dir():
+                raise SweepError(f"--out {out}{'' if p == out else f': {p}'} is a file, expected a sweep folder")
+            break
     per_algo = parse_sets(sets, algos)
+    # the trials' evaluation track, loaded as train() will: a typo fails here, not in every trial on Ray
+    for spec in dict.fromkeys(v for values in per_algo.values() for v in values.get("eval_track", []) if v):
+        check_track(spec, f"--set eval_track={spec}")
     trials = []
     for dataset in datasets:
         for algo in algos:
@@ -198,7 +224,7 @@ def build_plan(out: "str | Path", datasets: list[str], algos: list[str], seeds: 
                                 if len(algos) > 1 else "")
                         raise SweepError(f"--set, trial {t.label}: {msg}{hint}") from None
                     trials.append(t)
-    return Plan(Path(out), datasets, algos, seeds, list(sets), cpus_per_trial, trials, command)
+    return Plan(out, datasets, algos, seeds, list(sets), cpus_per_trial, trials, command)
 
 
 # --- what is already in the sweep folder ----------------------------------------------------------------------------
@@ -236,6 +262,36 @@ def trial_status(plan: Plan, trial: Trial) -> str:
     if (folder / "checkpoints" / "last.pt").is_file():
         return RESUME
     return NEW
+
+
+def dataset_record(name: str) -> dict:
+    """Which version of dataset `name` a trial trains on: its id, episode and step counts, and a hash of its
+    episodes' checksums (so a dataset recorded again with the same counts differs too). Reads only the episodes'
+    metadata; a missing or damaged dataset is a one-line DatasetError."""
+    import hashlib
+
+    from racecar_env.storage import load_dataset
+    ds = load_dataset(name)
+    metas = [ds.episode_metadata(i) for i in range(len(ds))]
+    digest = hashlib.sha256("\n".join(m["racecar_sha256"] for m in metas).encode()).hexdigest()[:16]
+    return {"dataset": ds.id, "episodes": len(metas), "steps": sum(int(m["total_steps"]) for m in metas),
+            "sha256": digest}
+
+
+def check_data(out: Path, records: dict[str, dict]) -> None:
+    """Refuse (SweepError) when a trial in `out` that trained (has a last.pt) recorded another version of its
+    dataset than `records` ({name: dataset_record(name)}): its results and new ones would be pooled as one cell,
+    and resuming it would continue on other data. A trial from before these records has none and is not checked."""
+    for name, now in records.items():
+        for path in sorted((Path(out) / TRIALS / name.replace("/", "_")).rglob(DATA_FILE)):
+            then = read_json(path) or {}
+            if then.get("sha256") != now["sha256"] and (path.parent / "checkpoints" / "last.pt").is_file():
+                counts = [(r.get("episodes"), r.get("steps")) for r in (then, now)]
+                what = (f"{counts[0][0]} episodes, {counts[0][1]} steps then; {counts[1][0]} episodes, "
+                        f"{counts[1][1]} steps now" if counts[0] != counts[1] else "same counts, other episodes")
+                raise SweepError(f"dataset {now['dataset']} changed since {path.parent.relative_to(out)} trained on "
+                                 f"it ({what}): a sweep folder keeps one version of each dataset so its seeds "
+                                 f"compare; use another --out for the new data")
 
 
 def write_manifest(plan: Plan) -> Path:

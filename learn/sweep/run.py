@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .grid import SweepError, Trial
+from .grid import DATA_FILE, SweepError, Trial
 
 # before ray.tune is imported: no automatic CSV/TensorBoardX result loggers per Tune trial (each run has its own
 # TensorBoard; run_trials adds the JSON one back), and the legacy reporter, which verbose=0 silences completely
@@ -35,10 +35,11 @@ class Outcome:
     failures: list[str] | None = None
 
 
-def trial_entry(trial: Trial, sweep_dir: Path) -> dict:
-    """What a Tune trial gets in its config: plain JSON (Tune stores it as the trial's params)."""
+def trial_entry(trial: Trial, sweep_dir: Path, record: dict | None = None) -> dict:
+    """What a Tune trial gets in its config: plain JSON (Tune stores it as the trial's params). record: the
+    dataset's grid.dataset_record, written to the trial's dataset.json."""
     return {"label": trial.label, "rel": trial.rel, "dataset": trial.dataset, "values": trial.values,
-            "out": str(Path(sweep_dir).resolve() / trial.rel)}
+            "out": str(Path(sweep_dir).resolve() / trial.rel), "data": record}
 
 
 def run_trial(config: dict, datasets: dict) -> None:
@@ -48,6 +49,8 @@ def run_trial(config: dict, datasets: dict) -> None:
 
     import ray
     from ray import tune
+
+    from racecar_env.files import write_json
 
     from ..config import TrainConfig
     from ..train import train
@@ -59,6 +62,9 @@ def run_trial(config: dict, datasets: dict) -> None:
     resume = (out / "checkpoints" / "last.pt").is_file()
     if not (out / "config.json").is_file():
         cfg.save(out / "config.json")    # train() writes it too; here first so a trial that fails early is listed
+    # the version of the dataset it trains on; a resumed trial keeps its record (the driver checked it matches)
+    if t.get("data") and not (resume and (out / DATA_FILE).is_file()):
+        write_json(out / DATA_FILE, t["data"])
     with open(out / "train.log", "a") as f:
         def log(line: str) -> None:
             print(f"{time.strftime('%H:%M:%S')} {line}", file=f, flush=True)
@@ -218,8 +224,9 @@ def connect(address: str | None, cpus: int | None) -> bool:
 
 def run_trials(trials: list[Trial], sweep_dir: Path, datasets: dict, *, cpus_per_trial: int, total: int,
                done_before: int, address: str | None = None, cpus: int | None = None, quiet: bool = False,
-               emit=print) -> Outcome:
-    """Run `trials` (none of them finished) as one Tune experiment; blocks until all end or Ctrl-C."""
+               emit=print, records: dict | None = None) -> Outcome:
+    """Run `trials` (none of them finished) as one Tune experiment; blocks until all end or Ctrl-C. datasets:
+    {name: TrainingData}; records: {name: grid.dataset_record} of the same data, kept in each trial folder."""
     import ray
     from ray import tune
     from ray.tune.logger import JsonLoggerCallback   # result.json per Tune trial: Tune reads results back from it
@@ -237,7 +244,7 @@ def run_trials(trials: list[Trial], sweep_dir: Path, datasets: dict, *, cpus_per
         tune_dir = (Path(sweep_dir) / "ray" / time.strftime("tune-%Y%m%d-%H%M%S")).resolve()
         refs = {name: ray.put(data) for name, data in datasets.items()}   # by content, once
         trainable = tune.with_resources(tune.with_parameters(run_trial, datasets=refs), {"cpu": cpus_per_trial})
-        entries = [trial_entry(t, sweep_dir) for t in trials]
+        entries = [trial_entry(t, sweep_dir, (records or {}).get(t.dataset)) for t in trials]
         tuner = tune.Tuner(
             trainable,
             param_space={"trial": tune.grid_search(entries)},

@@ -30,6 +30,10 @@ MAX_COORD = 10_000.0       # m: every coordinate and length of a track lies with
 MAX_WALLS = 2_000          # wall rows a track may have
 MAX_CENTERLINE = 10_000    # centre-line points a track may have
 MAX_WALL_SIZE = 10.0       # m: wall_thickness and wall_height at most this
+#: m: the walls must lie within +-this in x and y. The ground (pybullet's plane.urdf, which the recorded dynamics
+#: were measured on) is a 200 x 200 m slab centred on the origin: a car driven past its edge falls off, which the env
+#: would report as a crash. The margin keeps the whole car on the slab.
+GROUND_HALF_EXTENT = 98.0
 START_ON_LINE = 0.5        # m: the centre-line's first point lies within this of the start
 START_MARGIN = 0.05        # m the car keeps from every wall at a start pose (the env's own check uses the same)
 START_CLEAR_SHARE = 0.15   # of the jittered start poses must clear the walls (the env draws up to 100: 0.85^100 ~ 1e-7)
@@ -341,13 +345,17 @@ def _xy(x: float, y: float) -> str:
 
 
 def check_geometry(track: Track, start_jitter: tuple[float, float] = spec.START_JITTER) -> None:
-    """Raise TrackError (one line, naming the field) unless the env can run `track`: start and goal within the
-    walls' extent; the car's footprint at the start pose clears the walls by START_MARGIN, and so does at least
+    """Raise TrackError (one line, naming the field) unless the env can run `track`: the walls on the ground
+    (GROUND_HALF_EXTENT); start and goal within the walls' extent; the car's footprint at the start pose clears the walls by START_MARGIN, and so does at least
     START_CLEAR_SHARE of the poses the env's start jitter may draw; the centre-line begins at the start, ends
     inside the goal circle and keeps half the car's width from every wall box all the way (the goal is reachable
     along it); the start is not already inside the goal."""
     src, s, g = track.source, track.start, track.goal
     xmin, ymin, xmax, ymax = track.bounds
+    if max(-xmin, -ymin, xmax, ymax) > GROUND_HALF_EXTENT:
+        raise TrackError(f"track {src}: field 'walls' span x {xmin:g}..{xmax:g}, y {ymin:g}..{ymax:g} m; they must "
+                         f"lie within +-{GROUND_HALF_EXTENT:g} m of the origin (the ground is a 200 x 200 m slab "
+                         f"centred there): shift or shrink the track")
     for key, (x, y) in (("start", (s.x, s.y)), ("goal", (g.x, g.y))):
         if not (xmin <= x <= xmax and ymin <= y <= ymax):
             raise TrackError(f"track {src}: field '{key}' {_xy(x, y)} lies outside the walls (they span x "
