@@ -13,25 +13,23 @@ from .errors import ReplayError
 from .session import Clip
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-HEADLESS = ("dummy", "offscreen")   # SDL video drivers that draw nowhere
 NO_DISPLAY = ("--live needs a display and none was found ({reason}): drop --live to write MP4s instead, or run under "
               "a virtual display (xvfb-run)")
 
 
 def check_display() -> None:
-    """Refuse --live in one line up front (before any rollout) when there is no screen. The rule is teleop's, one
-    for both windows; its message advises a teleop way out, so replay words its own."""
-    from teleop.window import check_display as teleop_check
-    try:
-        teleop_check()
-    except SystemExit:
-        raise ReplayError(NO_DISPLAY.format(reason="DISPLAY and WAYLAND_DISPLAY are not set")) from None
+    """Refuse --live in one line up front (before any rollout) when there is no screen (teleop's rule)."""
+    from teleop.window import missing_display   # imported here: it loads pygame, which only --live needs
+    reason = missing_display()
+    if reason:
+        raise ReplayError(NO_DISPLAY.format(reason=reason))
 
 
 def unattended() -> bool:
     """SDL_VIDEODRIVER=dummy/offscreen asks for no window on purpose (tests): nobody sees it or presses q in it, so
     the player closes after the last episode instead of waiting."""
-    return os.environ.get("SDL_VIDEODRIVER", "") in HEADLESS
+    from teleop.window import HEADLESS_DRIVERS
+    return os.environ.get("SDL_VIDEODRIVER", "") in HEADLESS_DRIVERS
 
 
 @dataclass
@@ -94,7 +92,8 @@ def play(clips: Sequence[Clip], title: str = "replay", max_ticks: int | None = N
     try:
         pygame.display.init()
         # a DISPLAY that leads nowhere: SDL falls back to drawing nowhere, and the window would wait forever unseen
-        if pygame.display.get_driver() in HEADLESS and not unattended():
+        from teleop.window import HEADLESS_DRIVERS
+        if pygame.display.get_driver() in HEADLESS_DRIVERS and not unattended():
             raise pygame.error(f"no screen, it fell back to its {pygame.display.get_driver()} driver")
         screen = pygame.display.set_mode((first.shape[1], first.shape[0]))
     except pygame.error as e:

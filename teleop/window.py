@@ -355,14 +355,26 @@ def help_height() -> int:
 
 
 # --- the app ------------------------------------------------------------------------------------------------------
-def check_display() -> None:
-    """Exit with one clear line when there is no screen to open a window on (instead of an SDL traceback)."""
+HEADLESS_DRIVERS = ("dummy", "offscreen")   # SDL video drivers that draw nowhere: headless on purpose (tests)
+
+
+def missing_display() -> str | None:
+    """Why no window could be seen here (e.g. "DISPLAY and WAYLAND_DISPLAY are not set"), or None. The one rule for
+    every window of the project (teleop's, replay --live's); each caller words its own way out."""
     driver = os.environ.get("SDL_VIDEODRIVER", "")
-    if driver in ("dummy", "offscreen"):
-        return  # headless on purpose (tests)
+    if driver in HEADLESS_DRIVERS:
+        return None
     if sys.platform.startswith("linux") and not driver and not (os.environ.get("DISPLAY")
                                                                 or os.environ.get("WAYLAND_DISPLAY")):
-        raise SystemExit(NO_DISPLAY.format(reason="DISPLAY and WAYLAND_DISPLAY are not set"))
+        return "DISPLAY and WAYLAND_DISPLAY are not set"
+    return None
+
+
+def check_display() -> None:
+    """Exit with one clear line when there is no screen to open a window on (instead of an SDL traceback)."""
+    reason = missing_display()
+    if reason:
+        raise SystemExit(NO_DISPLAY.format(reason=reason))
 
 
 def open_window(frame_size: tuple[int, int], scale: float | None, title: str) -> pygame.Surface:
