@@ -32,7 +32,7 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
                    help="autopilot skill: expert = clean fast lines, noisy = sloppy with crashes, mixed = each "
                         "episode expert or noisy; keyboard-careful / keyboard-sloppy = a simulated person at the "
                         "keyboard (reaction delay, held keys through the keyboard ramps: human-style data; careful "
-                        "nearly always finishes, sloppy about a third) (default: expert)")
+                        "nearly always finishes, sloppy about a third) (default: expert; --driver autopilot only)")
     p.add_argument("--dataset", metavar="NAME",
                    help="dataset name (stored as Minari id racecar/NAME-v0) or a full Minari id; appended to if it "
                         "exists; episodes of different tracks may share a dataset (default: <track>_<skill> for "
