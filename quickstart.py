@@ -34,7 +34,7 @@ LEARN_SETTINGS = ("bc_steps", "steps", "eval_every", "stop_at_success", "eval_af
 
 @dataclass(frozen=True)
 class QuickstartConfig:
-    out: Path = Path("runs/quickstart")
+    out: Path = Path("runs/quickstart")   # relative: in the project folder (main() makes a given --out absolute)
     dataset: str | None = None    # None: quickstart_ + teleop's default name, quickstart_s_expert on s_curve
     track: str = "s_curve"
     demos: int = 30               # expert autopilot episodes
@@ -104,14 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     from learn.config import RunConfig, TD3BCConfig, default_of
+    from learn.tracks import absolute_track
     from racecar_env import cli
+    from teleop.record import base_seed
     d = QuickstartConfig()
     learn_default = {"bc_steps": default_of(TD3BCConfig, "bc_steps"), "steps": default_of(TD3BCConfig, "steps"),
                      "eval_every": default_of(RunConfig, "eval_every"),
                      "stop_patience": default_of(RunConfig, "stop_patience")}
     ap = cli.ArgumentParser(prog="python quickstart.py", description=__doc__,
                             formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=d.out, help=f"run folder (default {d.out})")
+    ap.add_argument("--out", type=Path, default=None, help=f"run folder (default {d.out} in the project folder)")
     ap.add_argument("--dataset", default=d.dataset,
                     help="dataset name (default quickstart_<track>_expert: quickstart_s_expert on s_curve)")
     ap.add_argument("--track", default=d.track, help=f"track name or .json path (default {d.track})")
@@ -133,13 +135,18 @@ def main(argv: list[str] | None = None) -> int:
                     help=f"seeded evaluation episodes (default {d.eval_episodes})")
     ap.add_argument("--videos", type=cli.count, default=d.videos,
                     help=f"episodes rendered to MP4 (default {d.videos})")
-    ap.add_argument("--seed", type=cli.seed, default=d.seed,
-                    help=f"seed for demos, training and evaluation (default {d.seed})")
+    ap.add_argument("--seed", type=base_seed, default=d.seed,   # teleop's range: it records the demos with it
+                    help=f"seed for demos, training and evaluation, 0..2**32-1 (default {d.seed})")
     ap.add_argument("--fresh", action="store_true",
                     help="delete the run folder and the dataset first and start over (a dataset holding anything but "
                          "expert autopilot demos on --track is never deleted)")
     ap.add_argument("--quiet", action="store_true", help="no progress output from the steps (their results still)")
-    cfg = QuickstartConfig(**{k: v for k, v in vars(ap.parse_args(argv)).items()})
+    a = ap.parse_args(argv)
+    # paths from where the command was typed: the steps run in the project folder (cwd=ROOT), and quickstart.json
+    # records the track file that was checked
+    a.out = Path(os.path.abspath(a.out)) if a.out is not None else d.out
+    a.track = absolute_track(a.track)
+    cfg = QuickstartConfig(**vars(a))
     try:
         return _main(cfg)
     except (ValueError, StepFailed) as e:   # TrackError, DatasetError: a bad --track / --dataset, one line
@@ -181,8 +188,10 @@ def _check_reuse(out: Path, settings: dict) -> None:
 def _main(cfg: QuickstartConfig) -> int:
     from racecar_env.files import write_json
     from racecar_env.storage import dataset_id, dataset_path
-    from racecar_env.tracks.source import track_source
-    source = track_source(cfg.track)   # a bad track, name, setting or --out fails here, before any step runs
+    from learn.tracks import check_source
+    source = check_source(cfg.track)   # a bad track, name, setting or --out fails here, before any step runs
+    if os.environ.get("MINARI_DATASETS_PATH"):   # the steps' datasets are the ones read here, whatever their cwd
+        os.environ["MINARI_DATASETS_PATH"] = os.path.abspath(os.environ["MINARI_DATASETS_PATH"])
     if cfg.dataset is None:   # each track its own dataset: another --track never mixes into this one
         from teleop.record import default_dataset_name
         cfg = replace(cfg, dataset="quickstart_" + default_dataset_name(cfg.track, "autopilot", "expert"))

@@ -2,13 +2,14 @@
 
     policy = learn.load_policy("runs/s_expert_td3bc_s0/checkpoints/best.pt")
     action = policy.act(obs)
-    learn.evaluate(policy, "hairpin", episodes=20)       # racecar_env.evaluation.evaluate
+    racecar_env.evaluation.evaluate(policy, "hairpin", episodes=20)
+
+(`evaluate` is not a name here: the submodule learn.evaluate, the CLI, would replace it once imported.)
 
 Importing the package is cheap (torch loads on first use of a name below), so `python -m learn ...` starts at once
 and a Ctrl-C while it loads ends it quietly.
 """
-_LAZY = {"EvalResult": "racecar_env.evaluation", "evaluate": "racecar_env.evaluation",
-         "CheckpointError": ".checkpoint", "Policy": ".checkpoint", "load_policy": ".checkpoint",
+_LAZY = {"CheckpointError": ".checkpoint", "Policy": ".checkpoint", "load_policy": ".checkpoint",
          "ConfigError": ".config", "TrainConfig": ".config",
          "FEATURE_NAMES": ".encoding", "Encoder": ".encoding"}
 
@@ -20,5 +21,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module 'learn' has no attribute {name!r}")
 
 
-__all__ = ["load_policy", "Policy", "CheckpointError", "TrainConfig", "ConfigError", "Encoder", "FEATURE_NAMES",
-           "evaluate", "EvalResult"]
+__all__ = ["load_policy", "Policy", "CheckpointError", "TrainConfig", "ConfigError", "Encoder", "FEATURE_NAMES"]

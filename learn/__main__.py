@@ -28,7 +28,7 @@ from pathlib import Path
 from racecar_env import cli
 
 from .config import (ALGO_CONFIGS, CRITIC_SETTINGS, RUN_CONTROL, AlgoConfig, ConfigError, CriticConfig, RunConfig,
-                     TrainConfig)
+                     TrainConfig, same_value)
 
 
 def _flag(name: str) -> str:
@@ -81,7 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
         if {f.name for f in fields(cls)} - skip:
             _add_fields(p.add_argument_group(f"{name} only", cls.__doc__.strip()), cls, skip,
                         lambda f: f"default {_default_text(f.default if f.default is not MISSING else '')}")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/last.pt")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoints/last.pt, "
+                   "with the settings it trained with (a config.json that disagrees with them is refused)")
     p.add_argument("--quiet", action="store_true", help="no progress output, only the final lines")
     return p
 
@@ -96,11 +97,14 @@ def config_from_args(a: argparse.Namespace) -> TrainConfig:
     if not cfg_path.is_file():
         raise ConfigError(f"--resume: {cfg_path} not found; is {a.out} a run folder?")
     saved = TrainConfig.load(cfg_path).to_dict()
-    changed = [k for k in given if k not in RUN_CONTROL and k != "out" and given[k] != saved.get(k)]
+    steer = (*RUN_CONTROL, "out")
+    # a flag repeating the run's value is fine however it is spelt (--hidden 256,256, --dataset racecar/NAME-v0)
+    changed = [k for k in given if k not in steer and not same_value(k, given[k], saved.get(k))]
     if changed:
         raise ConfigError(f"--resume keeps the run's settings; cannot change {', '.join(map(_flag, changed))} "
                           f"(only {', '.join(map(_flag, RUN_CONTROL))})")
-    return TrainConfig.from_dict({**saved, **given}, source=str(cfg_path))
+    # learning settings as config.json has them: train() refuses a config.json that disagrees with last.pt
+    return TrainConfig.from_dict({**saved, **{k: v for k, v in given.items() if k in steer}}, source=str(cfg_path))
 
 
 def main(argv: list[str] | None = None) -> int:

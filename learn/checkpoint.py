@@ -140,18 +140,84 @@ def nonfinite(net: torch.nn.Module) -> str:
     return ""
 
 
+def nonfinite_state(state, name: str = "") -> str:
+    """'' if every float tensor in a (nested) state dict is finite, else the first offending one's dotted name: the
+    networks' weights, the optimizers' moments and the learned scalars (temperature, penalty weight) alike. An inf
+    in Adam's second moment stops a network learning without making its weights non-finite."""
+    if isinstance(state, torch.Tensor):
+        return name if state.is_floating_point() and not torch.isfinite(state).all() else ""
+    items = state.items() if isinstance(state, dict) else enumerate(state) if isinstance(state, (list, tuple)) else ()
+    for k, v in items:
+        bad = nonfinite_state(v, f"{name}.{k}" if name else str(k))
+        if bad:
+            return bad
+    return ""
+
+
 def embed_tracks(tracks: dict[str, Track]) -> dict[str, dict]:
     return {tid: t.to_dict() for tid, t in tracks.items()}
 
 
 def _tracks_from(ck: dict, path: str) -> tuple[dict[str, Track], "str | Track | None"]:
+    tracks, ev = ck.get("tracks") or {}, ck.get("eval_track")
+    if not isinstance(tracks, dict) or not all(isinstance(d, dict) for d in tracks.values()):
+        raise CheckpointError(f"{path}: tracks must map track ids to track data, got {_short(tracks)}")
+    if ev is not None and not isinstance(ev, (str, dict)):
+        raise CheckpointError(f"{path}: eval_track must be a track spec or track data, got {_short(ev)}")
     try:
-        tracks = {tid: load_track(d) for tid, d in (ck.get("tracks") or {}).items()}
-        ev = ck.get("eval_track")
+        tracks = {tid: load_track(d) for tid, d in tracks.items()}
         eval_track = load_track(ev) if isinstance(ev, dict) else ev
     except TrackError as e:
         raise CheckpointError(f"{path}: embedded track is damaged ({e})") from None
     return tracks, eval_track
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def saved_step(ck: dict, path: str) -> int:
+    """The update count a checkpoint was saved at."""
+    step = ck.get("step", 0)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        raise CheckpointError(f"{path}: step must be a whole number >= 0, got {_short(step)}")
+    return step
+
+
+def saved_encoder(ck: dict, path: str) -> Encoder:
+    """The checkpoint's observation statistics, checked (Encoder.from_state_dict): one line naming the field."""
+    try:
+        return Encoder.from_state_dict(ck.get("encoder"), source=path)
+    except ValueError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def training_state(ck: dict, path: str) -> tuple[int, float, list[dict], dict | None]:
+    """What --resume continues from besides the networks: step, wall-clock, evaluation history and best record,
+    checked here so a damaged field is one line naming it, not a traceback at the end of the resumed run."""
+    step, wall, history, best = saved_step(ck, path), ck.get("wall_s"), ck.get("history"), ck.get("best")
+    if isinstance(wall, bool) or not isinstance(wall, (int, float)) or not 0 <= wall < float("inf"):
+        raise CheckpointError(f"{path}: wall_s must be a number >= 0, got {_short(wall)}")
+    record = ("step", "success_rate", "mean_return")   # what best.pt's selection and eval.json read
+
+    def is_record(r) -> bool:
+        return isinstance(r, dict) and all(k in r for k in record)
+    if not isinstance(history, list) or not all(map(is_record, history)):
+        raise CheckpointError(f"{path}: history must be a list of evaluation records ({', '.join(record)}), got "
+                              f"{_short(history)}")
+    if best is not None and not is_record(best):
+        raise CheckpointError(f"{path}: best must be an evaluation record ({', '.join(record)}) or None, got "
+                              f"{_short(best)}")
+    rng = ck.get("rng")
+    if not (isinstance(rng, dict) and all(isinstance(rng.get(k), torch.Tensor) for k in ("torch", "sampler"))):
+        raise CheckpointError(f"{path}: rng must hold the torch and sampler generator states")
+    trained_on = ck.get("trained_on")
+    if trained_on is not None and not (isinstance(trained_on, dict) and
+                                       all(k in trained_on for k in ("episodes", "transitions", "tracks"))):
+        raise CheckpointError(f"{path}: trained_on must record episodes, transitions and tracks, got "
+                              f"{_short(trained_on)}")
+    return step, float(wall), list(history), best
 
 
 def saved_eval_track(ck: dict, path: str = "") -> "str | Track | None":
@@ -163,8 +229,9 @@ def policy_from_checkpoint(ck: dict, path: str = "") -> Policy:
     from .algos import ACTOR_KINDS
     from .config import ConfigError, TrainConfig
     try:
-        cfg = TrainConfig.from_saved(ck["config"], source=path)
-        encoder = Encoder.from_state_dict(ck["encoder"], source=path)
+        cfg = TrainConfig.from_saved(ck.get("config"), source=path)
+        encoder = saved_encoder(ck, path)
+        step = saved_step(ck, path)
         actor = ACTOR_KINDS[cfg.run.algo](FEATURE_DIM, spec.ACTION_DIM, cfg.algo.hidden)
         actor.load_state_dict(ck["agent"]["actor"])
     except (CheckpointError, ConfigError):
@@ -177,8 +244,7 @@ def policy_from_checkpoint(ck: dict, path: str = "") -> Policy:
         raise CheckpointError(f"{path}: the actor's weights are not finite ({bad}): the run diverged or the file was "
                               f"damaged; use an earlier checkpoint or retrain with lower learning rates")
     tracks, eval_track = _tracks_from(ck, path)
-    return Policy(actor, encoder, cfg.run.algo, tracks=tracks, eval_track=eval_track, path=path,
-                  step=int(ck.get("step", 0)))
+    return Policy(actor, encoder, cfg.run.algo, tracks=tracks, eval_track=eval_track, path=path, step=step)
 
 
 def load_policy(path: "str | Path") -> Policy:

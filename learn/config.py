@@ -22,6 +22,8 @@ import typing
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
+from racecar_env.cli import MAX_SEED
+
 
 class ConfigError(ValueError):
     """A config file or value that cannot be used; the message names the field (and the file)."""
@@ -174,7 +176,7 @@ class RunConfig:
     """What to train on, where results go, how it is evaluated and on what hardware."""
     dataset: str = opt("s_expert", "dataset name (e.g. s_expert) or full Minari id racecar/NAME-v0")
     algo: str = opt("td3bc", "learner", choices=ALGOS)
-    seed: int = opt(0, "random seed of the run (network init, batch sampling)")
+    seed: int = opt(0, "random seed of the run (network init, batch sampling)", lo=0, hi=MAX_SEED)   # as teleop's
     out: str = opt("", "run folder (default runs/<dataset>_<algo>_s<seed>)")
     eval_every: int = opt(EVAL_EVERY, "updates between periodic evaluations (they pick best.pt); 0 = only at the "
                                       "end", lo=0)
@@ -344,11 +346,39 @@ def _check(cls, name: str, value, source: str):
         raise ConfigError(f"{source}: {name} must be a finite number, got {value!r}")
     lo, hi = meta.get("lo"), meta.get("hi")
     if lo is not None and (value <= lo if meta.get("lo_open") else value < lo):
-        raise ConfigError(f"{source}: {name} must be {'>' if meta.get('lo_open') else '>='} {lo:g}, got {value!r}")
+        raise ConfigError(f"{source}: {name} must be {'>' if meta.get('lo_open') else '>='} {_num(lo)}, got {value!r}")
     if hi is not None and value > hi:
-        raise ConfigError(f"{source}: {name} must be <= {hi:g}, got {value!r}")
+        raise ConfigError(f"{source}: {name} must be <= {_num(hi)}, got {value!r}")
     if meta.get("choices") and value not in meta["choices"]:
         raise ConfigError(f"{source}: {name} must be one of {', '.join(meta['choices'])}, got {value!r}")
+    return value
+
+
+def _num(bound) -> str:
+    return f"{bound:g}" if isinstance(bound, float) else str(bound)   # an int bound whole (2**63 - 1, not 9.2e+18)
+
+
+def same_value(name: str, a, b) -> bool:
+    """Whether two values of setting `name` mean the same, compared as a config holds them: in the field's type
+    (--hidden 256,256 is config.json's [256, 256]) and a dataset name as the dataset loader resolves it (ks4 is
+    racecar/ks4-v0). A missing (None) or invalid value equals only itself."""
+    if a is None or b is None:
+        return a is b
+    try:
+        return _canonical(name, a) == _canonical(name, b)
+    except (ConfigError, StopIteration):   # invalid, or a setting no config has
+        return a == b
+
+
+def _canonical(name: str, value):
+    owner = RunConfig if name in _names(RunConfig) else next(c for c in ALGO_CONFIGS.values() if name in _names(c))
+    value = _check(owner, name, value, "config")
+    if name == "dataset":
+        from racecar_env.storage import DatasetError, dataset_id
+        try:
+            return dataset_id(value)
+        except DatasetError:
+            return value
     return value
 
 

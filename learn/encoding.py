@@ -59,7 +59,35 @@ class Encoder:
 
     @classmethod
     def from_state_dict(cls, d: dict, source: str = "checkpoint") -> "Encoder":
+        """The saved statistics, checked: a NaN mean, or a std that is 0 or inf, would standardize every observation
+        to NaN or 0, and the policy would drive blind (or the env refuse its NaN action deep inside an episode)."""
+        if not isinstance(d, dict):
+            raise ValueError(f"{source}: encoder must hold the feature statistics, got {type(d).__name__}")
         if list(d.get("feature_names", [])) != list(FEATURE_NAMES):
             raise ValueError(f"{source}: the policy was trained on other input features than this version's "
                              f"observation layout {spec.OBS_LAYOUT_ID}; retrain it on re-recorded data")
-        return cls(d["mean"].numpy(), d["std"].numpy())
+        stats = []
+        for key in ("mean", "std"):
+            value = d.get(key)
+            try:
+                with np.errstate(over="ignore"):   # a value beyond float32 becomes inf, refused below
+                    a = np.asarray(value.numpy() if isinstance(value, torch.Tensor) else value, dtype=np.float32)
+            except (TypeError, ValueError, RuntimeError):
+                a = None
+            if a is None or a.shape != (FEATURE_DIM,):
+                shape = "missing" if value is None else f"shape {getattr(a, 'shape', '?')}"
+                raise ValueError(f"{source}: encoder.{key} must be {FEATURE_DIM} numbers, got {shape}")
+            if not np.isfinite(a).all():
+                raise ValueError(f"{source}: encoder.{key} is not finite ({_first(a, ~np.isfinite(a))}): the file "
+                                 f"is damaged; use another checkpoint or retrain")
+            stats.append(a)
+        if (stats[1] <= 0).any():
+            raise ValueError(f"{source}: encoder.std must be > 0 ({_first(stats[1], stats[1] <= 0)}): the file is "
+                             f"damaged; use another checkpoint or retrain")
+        return cls(*stats)
+
+
+def _first(a: np.ndarray, bad: np.ndarray) -> str:
+    """The first bad statistic, by feature name."""
+    i = int(np.flatnonzero(bad)[0])
+    return f"{FEATURE_NAMES[i]} = {a[i]}"

@@ -23,7 +23,9 @@ from racecar_env import cli
 from racecar_env.evaluation import TEST_SEED, evaluate
 from racecar_env.files import write_json
 from racecar_env.progress import Progress
-from racecar_env.tracks import TrackError, load_track
+from racecar_env.tracks import TrackError
+
+from .tracks import evaluation_track
 
 
 MAX_JITTER = (2.0, 3.1416)   # m, rad: more would start the car anywhere, not near the track's start
@@ -45,13 +47,16 @@ def _output(suffix: str):
         path = Path(text)
         if path.suffix.lower() != suffix:
             raise argparse.ArgumentTypeError(f"expected a {suffix} file name, got {text!r}")
-        if path.is_dir():
-            raise argparse.ArgumentTypeError(f"{text} is a folder; expected a {suffix} file name")
-        for parent in path.parents:
-            if parent.exists():
-                if not parent.is_dir():
-                    raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
-                break
+        try:   # every filesystem call: a name too long is an OSError, refused now rather than after the episodes
+            if path.is_dir():
+                raise argparse.ArgumentTypeError(f"{text} is a folder; expected a {suffix} file name")
+            for parent in path.parents:
+                if parent.exists():
+                    if not parent.is_dir():
+                        raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
+                    break
+        except OSError as e:
+            raise argparse.ArgumentTypeError(f"cannot write {text}: {e.strerror or e}") from None
         return path
     return parse
 
@@ -87,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         policy = load_policy(a.checkpoint)
         track = a.track or policy.track or "s_curve"
-        if isinstance(track, str) and not track.startswith("random"):
-            track = load_track(track)
+        if isinstance(track, str):
+            track = evaluation_track(track)   # a random spec checked, anything else loaded (learn.tracks)
         if not isinstance(track, str) and policy.note_for(track):
             print(policy.note_for(track), file=sys.stderr)
         env_kwargs = {} if a.start_jitter is None else {"start_jitter": a.start_jitter}

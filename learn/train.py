@@ -11,6 +11,8 @@ runs/NAME/
 """
 from __future__ import annotations
 
+import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,14 +24,15 @@ from racecar_env.evaluation import SELECTION_SEED, TEST_SEED, EvalResult, evalua
 from racecar_env.files import write_json
 from racecar_env.progress import Progress
 from racecar_env.rollout import EnvPool, available_cpus, resolve_workers
-from racecar_env.tracks import Track, TrackError, load_track
+from racecar_env.tracks import Track, TrackError
 
 from . import checkpoint as ckpt
 from .algos import compile_critics, make_agent
 from .config import ConfigError, TrainConfig
 from .data import ReplayBuffer, TrainingData, load_training_data
-from .encoding import FEATURE_DIM, Encoder
+from .encoding import FEATURE_DIM
 from .threads import ThreadTuner
+from .tracks import evaluation_track
 
 
 @dataclass
@@ -72,6 +75,7 @@ class Updater:
         self.device, self.bf16 = cfg.device, cfg.bf16
         self.sums: dict[str, torch.Tensor] = {}
         self.count = 0
+        self.bad_loss = ""   # the first loss that was NaN/inf in a logged mean (check_finite reports it)
 
     def __call__(self, pretrain: bool) -> None:
         with torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16):
@@ -85,7 +89,15 @@ class Updater:
         """Mean of every metric since the last call."""
         out = {k: float(v) / self.count for k, v in self.sums.items()}
         self.sums, self.count = {}, 0
+        self.bad_loss = self.bad_loss or next((k for k, v in out.items() if k.startswith("loss/")
+                                               and not math.isfinite(v)), "")
         return out
+
+    def nonfinite_loss(self) -> str:
+        """The first loss that was NaN/inf since training started ('' if none); reads the sums back (a sync), so
+        called only at checkpoints."""
+        return self.bad_loss or next((k for k, v in self.sums.items() if k.startswith("loss/")
+                                      and not torch.isfinite(v).all()), "")
 
 
 def _check_same_data(resumed: dict, now: dict, label: str, last_path: Path) -> None:
@@ -100,7 +112,8 @@ def _check_same_data(resumed: dict, now: dict, label: str, last_path: Path) -> N
 
 
 class TrainingDiverged(ValueError):
-    """The networks' weights became NaN/inf (learning rates far too high): one line for the CLI, not a traceback."""
+    """A loss, weight, optimizer moment or learned scalar became NaN/inf (learning rates or reward scale far too
+    high): one line for the CLI, not a traceback."""
 
 
 def _eval_key(summary: dict) -> tuple[float, float]:
@@ -112,6 +125,13 @@ RUN_FILES = ("eval.json", "videos/best.mp4")
 
 
 def _prepare_out(out: Path, resume: bool, cfg: TrainConfig) -> Path:
+    try:
+        return _check_out(out, resume, cfg)
+    except OSError as e:   # a name too long, a folder without access: the OS's reason, naming the path
+        raise ConfigError(f"cannot write --out {out}: {e.strerror or e}") from None
+
+
+def _check_out(out: Path, resume: bool, cfg: TrainConfig) -> Path:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, expected a run folder")
     for parent in out.parents:
@@ -143,24 +163,142 @@ def _prepare_out(out: Path, resume: bool, cfg: TrainConfig) -> Path:
     return last
 
 
-def _eval_track(cfg: TrainConfig, data: TrainingData) -> "str | Track":
-    if not cfg.run.eval_track:
-        return data.default_eval_track()
+class _NewFiles:
+    """What a new run puts in --out before its first checkpoint: the folders it makes, config.json, its TensorBoard
+    files. A run that fails before that checkpoint removes exactly these, so the corrected command can run into the
+    same --out; anything else there (a user's files, the config.json a sweep writes before its trial) stays."""
+    OWN = ("config.json", "eval.json", "tb", "checkpoints", "videos")
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.folders = [p for p in (out, *out.parents) if not p.exists()]   # what mkdir(parents=True) makes
+        self.before = self._ours()
+
+    def _ours(self) -> set[Path]:
+        found = set()
+        for p in (self.out / name for name in self.OWN):
+            if p.exists():
+                found.add(p)
+                if p.is_dir():
+                    found.update(p.rglob("*"))
+        return found
+
+    def remove(self) -> None:
+        for p in sorted(self._ours() - self.before, reverse=True):   # a folder's files before the folder
+            try:
+                p.rmdir() if p.is_dir() and not p.is_symlink() else p.unlink()
+            except OSError:
+                pass
+        for folder in self.folders:   # deepest first, each only if empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+
+
+def _size_text(n: float) -> str:
+    for unit in ("bytes", "KB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1000
+    return ""
+
+
+def memory_needed(cfg: TrainConfig) -> tuple[int, int]:
+    """Lower bounds, in bytes, of what the run's networks take (float32 weights, gradients and Adam's two moments of
+    the actor and the critics) and what one update's batch takes (the sampled indices and rows, and the actor's
+    hidden activations), from the sizes alone."""
+    algo = cfg.algo
+    hidden = list(algo.hidden)
+
+    def params(sizes: list[int]) -> int:
+        return sum((a + 1) * b for a, b in zip(sizes, sizes[1:]))
+    n = params([FEATURE_DIM, *hidden, 2])
+    if cfg.run.algo != "bc":
+        n += getattr(algo, "n_critics", 2) * params([FEATURE_DIM + 2, *hidden, 1])
+    row = 8 + 4 * (2 * FEATURE_DIM + 5 + sum(hidden))
+    return 16 * n, algo.batch_size * row
+
+
+def machine_memory(device: str) -> int | None:
+    """Bytes of memory on the run's device (None where unknown)."""
     try:
-        spec_ = cfg.run.eval_track
-        return spec_ if spec_.startswith("random") else load_track(spec_)
+        if device == "cuda":   # no CUDA device: unknown here; _train names the problem in one line
+            return int(torch.cuda.get_device_properties(0).total_memory) if torch.cuda.is_available() else None
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError, RuntimeError):
+        return None
+
+
+def _check_memory(cfg: TrainConfig) -> None:
+    """Sizes that cannot fit are refused before anything is loaded or written, naming the setting (torch would fail
+    at its first allocation with a traceback, or the OS kill the process)."""
+    have = machine_memory(cfg.device)
+    nets, batch = memory_needed(cfg)
+    if have is None or nets + batch <= have:
+        return
+    hidden = f"--hidden {','.join(map(str, cfg.algo.hidden))}"
+    what = hidden if nets > have else f"--batch-size {cfg.algo.batch_size}" if batch > have else \
+        f"{hidden} with --batch-size {cfg.algo.batch_size}"
+    raise ConfigError(f"{what} needs at least {_size_text(nets + batch)} of memory (networks {_size_text(nets)}, a "
+                      f"batch {_size_text(batch)}); this machine has {_size_text(have)}")
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, (MemoryError, torch.OutOfMemoryError)) or \
+        (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
+
+
+def _eval_track(track: "str | Track | None") -> "str | Track | None":
+    """--eval-track (or a checkpoint's saved track) as the evaluations run on it: a random spec checked, anything
+    else loaded (learn.tracks); None or "" for the dataset's default."""
+    if not isinstance(track, str) or not track:
+        return track or None
+    try:
+        return evaluation_track(track)
     except TrackError as e:
         raise ConfigError(f"--eval-track: {e}") from None
 
 
 def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None = None, progress: bool = True,
           log=print) -> TrainResult:
-    """Train per `cfg`. `data` gives in-memory episodes instead of loading cfg.run.dataset (tests, benchmarks)."""
+    """Train per `cfg`. `data` gives in-memory episodes instead of loading cfg.run.dataset (tests, benchmarks).
+    A new run that fails before its first checkpoint leaves --out as it found it."""
+    out = Path(cfg.run.out)
+    last_path = _prepare_out(out, resume, cfg)
+    _check_memory(cfg)
+    made = None if resume else _NewFiles(out)
+    try:
+        try:
+            out.mkdir(parents=True, exist_ok=True)   # here, so an --out the OS refuses fails before the data loads
+        except OSError as e:
+            raise ConfigError(f"cannot write --out {out}: {e.strerror or e}") from None
+        return _train(cfg, out, last_path, resume=resume, data=data, progress=progress, log=log)
+    except BaseException as e:
+        if made is not None and not last_path.exists():
+            made.remove()
+        if _out_of_memory(e):
+            raise ConfigError(f"out of memory ({ckpt._first_line(e)}); lower --batch-size (now "
+                              f"{cfg.algo.batch_size}) or --hidden (now {','.join(map(str, cfg.algo.hidden))})"
+                              ) from None
+        if isinstance(e, OSError) and e.filename and _inside(e.filename, out):
+            raise ConfigError(f"cannot write {e.filename}: {e.strerror or e}") from None
+        raise
+
+
+def _inside(path, folder: Path) -> bool:
+    try:
+        return Path(os.fsdecode(path)).resolve().is_relative_to(folder.resolve())
+    except (OSError, ValueError, TypeError):
+        return False
+
+
+def _train(cfg: TrainConfig, out: Path, last_path: Path, *, resume: bool, data: TrainingData | None, progress: bool,
+           log) -> TrainResult:
     from torch.utils.tensorboard import SummaryWriter
 
     run, algo = cfg.run, cfg.algo
-    out = Path(run.out)
-    last_path, best_path = _prepare_out(out, resume, cfg), out / "checkpoints" / "best.pt"
+    best_path = out / "checkpoints" / "best.pt"
     if run.device == "cuda" and not torch.cuda.is_available():
         raise ConfigError("--device cuda: torch finds no CUDA device on this machine; use --device cpu (or auto)")
     # --threads 0: the tuner picks one thread or all while the updates run (all collapse beside another busy process)
@@ -168,35 +306,45 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
     if tuner is None:
         torch.set_num_threads(run.threads or available_cpus())
     resumed = ckpt.load_checkpoint(last_path) if resume else None
+    step, wall0, history, best = 0, 0.0, [], None
     if resumed is not None:
         cfg = _merge_resume(cfg, resumed, last_path)
         run, algo = cfg.run, cfg.algo
+        step, wall0, history, best = ckpt.training_state(resumed, str(last_path))
+        if best is not None and not best_path.is_file():
+            # the record of a best.pt that is gone is void: the resumed run's evaluations pick a new one
+            if step >= cfg.total_steps:
+                raise ConfigError(f"--resume: {best_path} is missing and the run has no updates left to pick a new "
+                                  f"one (at update {step} of {cfg.total_steps}); put it back, or give --steps > "
+                                  f"{step - algo.bc_steps}")
+            log(f"note: {best_path} is missing; the evaluations from update {step} on pick a new best.pt")
+            best = None
+    # the track its evaluations (and best.pt's selection) ran on, as saved: an edited or deleted --eval-track file
+    # must not change what a resumed run is judged on; a new run's --eval-track is checked before anything is written
+    saved = ckpt.saved_eval_track(resumed, str(last_path)) if resumed is not None else None
+    eval_track = _eval_track(saved) or _eval_track(run.eval_track)
     device = cfg.device
     data = data or load_training_data(run.dataset)
-    encoder = Encoder.from_state_dict(resumed["encoder"], str(last_path)) if resumed else None
+    encoder = ckpt.saved_encoder(resumed, str(last_path)) if resumed else None
     buffer = ReplayBuffer.from_episodes(data.episodes, encoder, device, gamma=getattr(algo, "gamma", None))
     encoder = buffer.encoder
     trained_on = {"episodes": len(data.episodes), "transitions": len(buffer), "tracks": sorted(data.tracks)}
     if resumed is not None:
         _check_same_data(resumed, trained_on, data.label, last_path)
-        # the track its evaluations (and best.pt's selection) ran on, as saved: an edited or deleted --eval-track
-        # file must not change what a resumed run is judged on
-        eval_track = ckpt.saved_eval_track(resumed, str(last_path)) or _eval_track(cfg, data)
-    else:
-        eval_track = _eval_track(cfg, data)
+    eval_track = eval_track or data.default_eval_track()
 
     torch.manual_seed(run.seed)
     gen = torch.Generator(device=device).manual_seed(run.seed)
     agent = make_agent(algo, FEATURE_DIM, device)
-    step, wall0, history, best = 0, 0.0, [], None
     if resumed is not None:
-        agent.load_state_dict(resumed["agent"])
-        step, wall0 = int(resumed["step"]), float(resumed["wall_s"])
-        history, best = list(resumed["history"]), resumed["best"]
-        torch.set_rng_state(resumed["rng"]["torch"])
-        gen.set_state(resumed["rng"]["sampler"])
+        try:
+            agent.load_state_dict(resumed.get("agent"))
+            torch.set_rng_state(resumed["rng"]["torch"])
+            gen.set_state(resumed["rng"]["sampler"])
+        except Exception as e:  # noqa: BLE001 - missing or mis-shaped networks, a foreign generator state
+            raise ckpt.CheckpointError(f"{last_path}: training state is damaged or from another version "
+                                       f"({ckpt._first_line(e)})") from None
     compiled = compile_critics(agent, dynamic_threads=tuner is not None) if run.compile else []
-    out.mkdir(parents=True, exist_ok=True)
     cfg.save(out / "config.json")
     track_text = eval_track if isinstance(eval_track, str) else eval_track.name
     log(f"{run.algo} on {data.label} ({len(data.episodes)} episodes on {len(data.tracks)} track(s), {len(buffer)} "
@@ -225,16 +373,20 @@ def train(cfg: TrainConfig, *, resume: bool = False, data: TrainingData | None =
         return evaluate(policy, eval_track, episodes, seed0, workers=1 if pool is None else workers, pool=pool)
 
     def check_finite() -> None:
-        # a NaN weight would reach the env as a NaN action deep inside an episode; stop with what to change instead
-        # (before anything is saved: last.pt and best.pt keep the last finite state)
-        for name, net in (("actor", agent.actor), ("critic", getattr(agent, "critic", None))):
-            bad = ckpt.nonfinite(net) if net is not None else ""
-            if bad:
-                rates = f"actor {algo.actor_lr:g}" + ("" if run.algo == "bc" else f", critic {algo.critic_lr:g}")
-                kept = f"{last_path} holds the last finite state" if last_path.exists() else f"nothing was saved in {out}"
-                raise TrainingDiverged(f"training diverged at update {step}: the {name}'s weights are not finite "
-                                       f"({bad}); lower the learning rates (now {rates}) and train again with a new "
-                                       f"--out ({kept})")
+        # a NaN weight would reach the env as a NaN action deep inside an episode, and an inf loss or Adam moment
+        # silently stops a network learning; stop with what to change instead (before anything is saved: last.pt and
+        # best.pt keep the last finite state). Weights first: they name the network that went.
+        bad = ckpt.nonfinite_state(agent.state_dict()) or updater.nonfinite_loss()
+        if bad:
+            rates = f"actor {algo.actor_lr:g}" + ("" if run.algo == "bc" else f", critic {algo.critic_lr:g}")
+            if getattr(algo, "cql_lagrange", False):
+                rates += f", cql weight {algo.cql_weight_lr:g}"
+            scale = "" if run.algo == "bc" else f", or --reward-scale (now {algo.reward_scale:g})"
+            gap = f", or --cql-target-gap (now {algo.cql_target_gap:g})" if getattr(algo, "cql_lagrange", False) \
+                else ""
+            kept = f"{last_path} holds the last finite state" if last_path.exists() else f"nothing was saved in {out}"
+            raise TrainingDiverged(f"training diverged at update {step}: {bad} is not finite; lower the learning "
+                                   f"rates (now {rates}){scale}{gap} and train again with a new --out ({kept})")
 
     def periodic_eval() -> EvalResult:
         nonlocal best
@@ -377,14 +529,31 @@ def _candidate(cfg: TrainConfig, step: int) -> bool:
 
 
 def _merge_resume(cfg: TrainConfig, resumed: dict, path: Path) -> TrainConfig:
-    """The resumed run keeps its learning settings; only run-control fields (steps, eval cadence) may change,
-    and the budget cannot shrink below what is already done."""
-    from .config import RUN_CONTROL
-    saved = TrainConfig.from_saved(resumed["config"], source=str(path))
-    merged = {**saved.to_dict(), **{k: v for k, v in cfg.to_dict().items() if k in RUN_CONTROL}}
-    new = TrainConfig.from_dict(merged, source=str(path))
-    done = int(resumed["step"])
+    """The checkpoint is the truth: the resumed run keeps the learning settings it trained with, and a config.json
+    (the `cfg` given) that disagrees with them is refused, naming the settings. Only run-control fields (steps, eval
+    cadence) may change, and the budget cannot shrink below what is already done; `out` is where the run now is."""
+    from .config import RUN_CONTROL, same_value
+    saved = TrainConfig.from_saved(resumed.get("config"), source=str(path)).to_dict()
+    given = cfg.to_dict()
+    steer = (*RUN_CONTROL, "out")
+    differ = [k for k in sorted(set(saved) | set(given)) if k not in steer and not same_value(k, given.get(k),
+                                                                                              saved.get(k))]
+    if differ:
+        differ = ["algo"] if "algo" in differ else differ   # another algorithm differs in all its own settings
+        what = ", ".join(f"{k} {_text(given.get(k))} (last.pt: {_text(saved.get(k))})" for k in differ[:4])
+        what += f" and {len(differ) - 4} more" if len(differ) > 4 else ""
+        raise ConfigError(f"--resume: {Path(cfg.run.out) / 'config.json'} disagrees with {path} on {what}; the "
+                          f"checkpoint's values are what the run trained with: put them back in config.json, or "
+                          f"train the new settings with a new --out")
+    new = TrainConfig.from_dict({**saved, **{k: given[k] for k in steer}}, source=str(path))
+    done = ckpt.saved_step(resumed, str(path))
     if new.total_steps < done:
         raise ConfigError(f"--resume: the run is already at update {done}; --steps {new.algo.steps} would end it at "
                           f"{new.total_steps} (give --steps >= {done - new.algo.bc_steps})")
     return new
+
+
+def _text(value) -> str:
+    if value is None:
+        return "absent"
+    return ",".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)

@@ -51,16 +51,21 @@ def count(text: str) -> int:
     return n
 
 
-def seed(text: str) -> int:
-    """argparse type: a seed, a whole number 0 .. 2**63 - 1."""
-    try:
-        n = int(text)
-    except ValueError:
-        n = -1
-    if not 0 <= n <= MAX_SEED:
-        raise argparse.ArgumentTypeError(f"expected a seed, a whole number from 0 to 2**63 - 1 ({MAX_SEED}), "
-                                         f"got {text!r}")
-    return n
+def seed_type(hi: int = MAX_SEED, hi_text: str = "2**63 - 1", why: str = "") -> Callable[[str], int]:
+    """An argparse type: a seed, a whole number 0 .. hi written in ASCII digits (int() would also read "٣" as 3)."""
+    def parse(text: str) -> int:
+        try:
+            n = int(text) if str(text).strip().lstrip("+").isascii() else -1
+        except ValueError:
+            n = -1
+        if not 0 <= n <= hi:
+            raise argparse.ArgumentTypeError(f"expected a seed, a whole number from 0 to {hi_text} ({hi}{why}), "
+                                             f"got {text!r}")
+        return n
+    return parse
+
+
+seed = seed_type()   # argparse type: a seed, a whole number 0 .. 2**63 - 1
 
 
 def workers(text: str) -> "int | str":

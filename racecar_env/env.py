@@ -22,11 +22,15 @@ import numpy as np
 from . import spec
 from .physics import FLIP_LIMIT, CarSim
 from .render import Hud, TopDown
-from .tracks import Centerline, Goal, Track
+from .tracks import Centerline, Goal, Track, TrackError
 from .tracks.model import line_blocked, wall_boxes
 from .tracks.source import TrackSource, track_source
 
 DEFAULT_MAX_STEPS = spec.DEFAULT_MAX_STEPS
+WHEEL_RADIUS = 0.05   # m, racecar.urdf's wheel cylinders
+#: m/s no car drives faster: full wheel speed x wheel radius (2.5 m/s), plus 10% as the car measurably peaks at
+#: ~2.64 m/s (pybullet's collision margin rolls the wheels a little larger). A bound, never a typical speed.
+TOP_SPEED = 1.1 * spec.MAX_WHEEL_SPEED * WHEEL_RADIUS
 RESET_OPTIONS = ("start", "start_jitter", "goal", "track")
 
 
@@ -85,6 +89,7 @@ class RaceCarEnv(gym.Env):
         self.action_space = spec.action_space()
 
         first = self.track_source.draw(np.random.default_rng(0))   # drawable before reset()
+        self._check_time_limit(first)   # before the physics world exists: nothing to clean up
         self.sim = CarSim(first)
         self._set_track(first)
         self._steps = 0
@@ -193,8 +198,24 @@ class RaceCarEnv(gym.Env):
         if self._closed:
             raise RuntimeError("this RaceCarEnv is closed: make a new one")
 
+    def _check_time_limit(self, track: Track) -> None:
+        """Raise TrackError (one line) if `track`'s centre-line is longer than the car can drive at TOP_SPEED within
+        the time limit: every episode would time out. A limit set below the default is taken as deliberate (short
+        truncated episodes for tests, quick demos): then the track need only fit the default limit."""
+        length = Centerline(track.centerline).length
+        need = math.ceil(length / TOP_SPEED / spec.CONTROL_DT)
+        if need > max(self.max_episode_steps, DEFAULT_MAX_STEPS):
+            where = track.source if track.source not in ("<dict>", "generated") else track.name
+            limit = self.max_episode_steps
+            raise TrackError(f"track {where}: its centre-line is {length:.1f} m long, which takes at least {need} "
+                             f"steps ({need * spec.CONTROL_DT:.0f} s) even at the top speed {TOP_SPEED:g} m/s, but "
+                             f"the time limit is {limit} steps ({limit * spec.CONTROL_DT:g} s): shorten the track or "
+                             f"raise the time limit (max_episode_steps, e.g. teleop's --max-episode-steps)")
+
     def _set_track(self, track: Track) -> None:
         """Make `track` the current one (walls swapped only when it changes)."""
+        if track is not getattr(self, "track", None):
+            self._check_time_limit(track)
         self.track = track
         self.sim.set_track(track)
         if getattr(self, "_centerline_of", None) != track.track_id:

@@ -98,6 +98,29 @@ def datasets_root() -> Path:
     return Path(env) if env else Path.home() / ".minari" / "datasets"
 
 
+def _root_error(why: str) -> DatasetError:
+    root = datasets_root()
+    where = (f"MINARI_DATASETS_PATH={root}" if os.environ.get("MINARI_DATASETS_PATH")
+             else f"the datasets folder {root} (Minari's default; MINARI_DATASETS_PATH chooses another)")
+    return DatasetError(f"{where}: {why}")
+
+
+def check_datasets_root() -> Path:
+    """datasets_root(), if it is a folder or can be made one (nothing is created); else a one-line DatasetError
+    naming it (and MINARI_DATASETS_PATH) and what is wrong: a file on its path, a path the OS refuses. Every reader
+    and writer starts here (and _ensure_namespace, the one place that creates it), so no OSError traceback."""
+    root = datasets_root()
+    try:
+        for p in (root, *root.parents):
+            if p.exists():
+                if not p.is_dir():
+                    raise _root_error(f"{'it' if p == root else p} is a file, expected a folder for the datasets")
+                break
+    except OSError as e:   # a name too long, say
+        raise _root_error(f"not a usable folder path ({e.strerror or e})") from None
+    return root
+
+
 def dataset_id(name: str) -> str:
     """"s_expert" -> "racecar/s_expert-v0"; a full Minari id ("ns/name-v3", "name-v1") passes through unchanged.
 
@@ -115,8 +138,8 @@ def dataset_id(name: str) -> str:
 
 
 def dataset_path(name: str) -> Path:
-    """The dataset's folder (the one holding `data/`)."""
-    return datasets_root() / dataset_id(name)
+    """The dataset's folder (the one holding `data/`); a datasets folder that cannot be one is a DatasetError."""
+    return check_datasets_root() / dataset_id(name)
 
 
 def record_hint(name: str) -> str:
@@ -584,7 +607,7 @@ class RaceCarDataset:
 
 def _open(name: str) -> RaceCarDataset:
     did = dataset_id(name)
-    root = datasets_root()
+    root = check_datasets_root()
     path = root / did
     data_dir = path / "data"
     if not data_dir.is_dir():
@@ -604,15 +627,20 @@ def load_dataset(name: str) -> RaceCarDataset:
 
 # --- writing ------------------------------------------------------------------------------------------------------
 def _ensure_namespace(root: Path, did: str) -> None:
-    """Minari lists namespaces by their namespace_metadata.json; write one per missing level."""
+    """Minari lists namespaces by their namespace_metadata.json; write one per missing level. The one place that
+    creates the datasets folder: a path the OS refuses is a one-line DatasetError naming it."""
     parts = did.split("/")[:-1]
-    for i in range(1, len(parts) + 1):
-        ns_dir = root.joinpath(*parts[:i])
-        ns_dir.mkdir(parents=True, exist_ok=True)
-        meta = ns_dir / "namespace_metadata.json"
-        if not meta.exists():
-            desc = {"description": "RaceCar demonstrations (python -m teleop)"} if parts[:i] == [NAMESPACE] else {}
-            _write_json_durable(meta, desc)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        for i in range(1, len(parts) + 1):
+            ns_dir = root.joinpath(*parts[:i])
+            ns_dir.mkdir(exist_ok=True)
+            meta = ns_dir / "namespace_metadata.json"
+            if not meta.exists():
+                desc = {"description": "RaceCar demonstrations (python -m teleop)"} if parts[:i] == [NAMESPACE] else {}
+                _write_json_durable(meta, desc)
+    except OSError as e:   # /proc/nonexist, a read-only disk, a file where a namespace folder goes
+        raise _root_error(f"cannot create {e.filename or root} ({e.strerror or e})") from None
 
 
 def _create_dataset(did: str) -> bool:
@@ -662,7 +690,7 @@ class DatasetWriter:
     def __init__(self, name: str, *, append: bool = True):
         self.id = dataset_id(name)
         self.name = name
-        self.path = datasets_root() / self.id
+        self.path = check_datasets_root() / self.id
         self.data_dir = self.path / "data"
         self._lock_fd: int | None = None
         self._created = False
@@ -904,7 +932,7 @@ def list_datasets(check: bool = True) -> list[dict]:
     ("ok", "damaged" or "unusable") and problem (the first problem, or None). check=True verifies every episode's
     checksums (reads all data); check=False looks at metadata and folders only."""
     out = []
-    for did in _dataset_ids(datasets_root()):
+    for did in _dataset_ids(check_datasets_root()):
         path = datasets_root() / did
         row: dict[str, Any] = {"id": did, "path": str(path), "episodes": None, "steps": None, "tracks": None,
                                "health": "unusable", "problem": None, "problems": []}
@@ -942,5 +970,5 @@ def list_datasets(check: bool = True) -> list[dict]:
     return out
 
 
-__all__ = ["DatasetError", "DatasetWriter", "RaceCarDataset", "datasets_root", "dataset_id", "dataset_path",
-           "load_dataset", "list_datasets", "record_hint", "NAMESPACE", "FORMAT_VERSION"]
+__all__ = ["DatasetError", "DatasetWriter", "RaceCarDataset", "datasets_root", "check_datasets_root", "dataset_id",
+           "dataset_path", "load_dataset", "list_datasets", "record_hint", "NAMESPACE", "FORMAT_VERSION"]

@@ -22,6 +22,7 @@ from racecar_env.tracks import Track  # noqa: E402
 OUTCOME_COLORS = dict(zip(OUTCOMES, ("#2ca02c", "#d62728", "#ff9f1a", "#8c8c8c")))
 START, GOAL = "#1f3b73", "#2ca02c"
 MAX_COLS = 6
+MAX_ASPECT = 3.0   # a map's height / width is kept within 1/this..this: a long narrow track still gives a sane picture
 
 
 def _draw_track(ax, track: Track, labels: bool) -> None:
@@ -94,7 +95,8 @@ def _one_track(track: Track, runs) -> plt.Figure:
     rows = math.ceil(n / cols)
     xmin, ymin, xmax, ymax = track.bounds
     w = 7.0
-    h = w * (ymax - ymin + 0.6) / (xmax - xmin + 0.6) + 1.3  # + title, axis labels and legend
+    aspect = min(max((ymax - ymin + 0.6) / (xmax - xmin + 0.6), 1 / MAX_ASPECT), MAX_ASPECT)
+    h = w * aspect + 1.3  # + title, axis labels and legend
     fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False)
     for ax, (title, eps) in zip(axes.flat, runs):
         _draw_track(ax, track, labels=True)

@@ -21,7 +21,7 @@ SUBCOMMANDS = ("record", "info", "list")
 
 
 def _add_record_args(p: argparse.ArgumentParser) -> None:
-    from teleop.record import DRIVERS
+    from teleop.record import DRIVERS, base_seed
 
     p.add_argument("--driver", choices=DRIVERS, default="keyboard",
                    help="who drives: keyboard / gamepad open a window; autopilot runs headless (default: keyboard)")
@@ -37,14 +37,15 @@ def _add_record_args(p: argparse.ArgumentParser) -> None:
                    help="dataset name (stored as Minari id racecar/NAME-v0) or a full Minari id; appended to if it "
                         "exists; episodes of different tracks may share a dataset (default: <track>_<skill> for "
                         "the autopilot, <track>_human otherwise, <track> = the first word of the track name: "
-                        "s_expert for --track s_curve --skill expert)")
+                        "s_expert for --track s_curve --skill expert; a default name refuses a dataset that holds "
+                        "other tracks: tracks mix only under a --dataset you give)")
     p.add_argument("--track", default="s_curve",
                    help="shipped track name (s_curve, hairpin), a track .json file, gen:SEED (one generated track), "
                         "or random: a new generated track every episode, from the training seed range "
                         "(default: s_curve)")
-    p.add_argument("--seed", type=cli.seed, default=0,
-                   help="base seed; episode i of the dataset uses a seed derived from (seed, i), recorded per "
-                        "episode (default: 0)")
+    p.add_argument("--seed", type=base_seed, default=0,
+                   help="base seed, 0..2**32-1; episode i of the dataset uses a seed derived from (seed, i), "
+                        "recorded per episode (default: 0)")
     p.add_argument("--max-episode-steps", type=cli.count, default=None,
                    help="time limit per episode in 20 Hz steps (default: the env's, 1200 = 60 s)")
     p.add_argument("--workers", type=cli.workers, default="auto",
@@ -90,13 +91,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _record(args) -> int:
-    from racecar_env.storage import dataset_id
+    from racecar_env.storage import check_datasets_root, dataset_id
     from racecar_env.tracks.source import track_source
-    from teleop.record import RecordConfig, dataset_state, default_dataset_name, record_autopilot
+    from teleop.record import (RecordConfig, check_default_dataset, dataset_state, default_dataset_name,
+                               record_autopilot)
 
-    track_source(args.track)   # a bad --track or --dataset fails here, before a window opens or a dataset is made
+    # a bad --track, --dataset or datasets folder fails here, before a window opens or a dataset is made
+    source = track_source(args.track)
+    check_datasets_root()
     if args.dataset is None:
         args.dataset = default_dataset_name(args.track, args.driver, args.skill)
+        # a name the user never gave: it must be valid, and must not mix this track into another track's dataset
+        check_default_dataset(args.dataset, args.track, source)
     dataset_id(args.dataset)
     if args.driver in ("keyboard", "gamepad"):
         from teleop.window import run_window_session  # pygame window: only imported when a human drives

@@ -213,7 +213,8 @@ class AutopilotFactory:
 @dataclass
 class EpisodeResult:
     seed: int                # env seed (and, with --track gen, the track's generator seed)
-    track: str
+    track: str               # the track's name
+    spec: str                # the track as --track names it: the given track, or gen:SEED[:DIFFICULTY] with gen
     outcome: str             # "success", "crash" or "timeout"
     time: float              # s
     width: float | None      # corridor free width of a generated track
@@ -244,8 +245,10 @@ def evaluate(track: str, skill: str = "expert", episodes: int = 100, *, first_se
     out = []
     env = driver = None
     for i in progress_track(range(episodes), desc=skill, unit="ep", quiet=not progress):
+        driven = str(track)   # as --track names it
         if track == "gen":
             seed = first_seed + i
+            driven = f"gen:{seed}" + (f":{difficulty}" if difficulty else "")
             if env is not None:
                 env.close()
             env = RaceCarEnv(generate(seed, difficulty=difficulty))
@@ -259,7 +262,7 @@ def evaluate(track: str, skill: str = "expert", episodes: int = 100, *, first_se
         kind = track_kind(env.track)
         x, y = (float(v) for v in ep.observations["observation"][-1][:2])
         out.append(EpisodeResult(
-            seed=seed, track=env.track.name, outcome=ep.outcome, time=ep.steps * spec.CONTROL_DT,
+            seed=seed, track=env.track.name, spec=driven, outcome=ep.outcome, time=ep.steps * spec.CONTROL_DT,
             width=kind["free_width"] if kind else None,
             max_turn=max(abs(a) for a in kind["turns_deg"]) if kind else None,
             at_turn=None if ep.success else _nearest_corner(env.track, x, y)))
@@ -298,10 +301,18 @@ def summary(results: list[EpisodeResult]) -> list[str]:
         lines.append("  failures by the turn of the nearest corner (deg): " + ", ".join(
             f"{lo}-{hi}: {int(((at >= lo) & (at < hi)).sum())}" for lo, hi in zip(edges[:-1], edges[1:])))
     worst = sorted(fails, key=lambda r: (r.width, -r.max_turn))[:8]
-    if worst:
+    if worst and len({r.spec for r in results}) == 1 and n > 1:   # one track: its episodes differ by env seed
+        one = worst[0]
+        lines.append(f"  failed episodes on {one.spec} (width {one.width:.2f}), by env seed: " + ", ".join(
+            f"{r.seed} ({r.outcome}, near {_deg(r.at_turn)})" for r in worst))
+    elif worst:   # the track each failed episode drove, as --track takes it
         lines.append("  failed tracks: " + ", ".join(
-            f"gen:{r.seed} ({r.outcome}, width {r.width:.2f}, near {r.at_turn:+.0f} deg)" for r in worst))
+            f"{r.spec} ({r.outcome}, width {r.width:.2f}, near {_deg(r.at_turn)})" for r in worst))
     return lines
+
+
+def _deg(turn: float | None) -> str:
+    return "-" if turn is None else f"{turn:+.0f} deg"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -458,3 +458,189 @@ def test_ctrl_c_is_never_a_traceback(trained, tmp_path, delay):
         out, err = p.communicate(timeout=120)
         assert p.returncode in (130, -signal.SIGINT), (cmd, p.returncode, err[-2000:])
         assert "Traceback" not in err and len(err.splitlines()) <= 2, (cmd, err[-2000:])
+
+
+# --- tracks the env could load but never run as meant: name length, gen: digits, heading, wall height, length -------
+import math  # noqa: E402
+
+LONG_NAME = "a" * 300 + ".json"   # longer than any file name the OS allows (255 bytes)
+
+# a corridor 0.9 m free, 192 m north to south: longer than the car can drive in the default 60 s
+CORRIDOR = {"name": "corridor", "walls": [[-0.6, -96, -0.6, 96], [0.6, -96, 0.6, 96], [-0.6, -96, 0.6, -96],
+                                          [-0.6, 96, 0.6, 96]],
+            "start": {"x": 0.0, "y": -95.0, "yaw": 1.5707963}, "goal": {"x": 0.0, "y": 94.5, "radius": 0.45},
+            "centerline": [[0, -95], [0, 94.5]]}
+
+
+def test_a_file_name_too_long_is_one_line_in_every_cli(trained, tmp_path):
+    for text in (LONG_NAME, "a" * 300):
+        with pytest.raises(TrackError, match="cannot read it.*too long") as e:
+            load_track(text)
+        assert text in str(e.value) and "\n" not in str(e.value)
+    env = {"MINARI_DATASETS_PATH": str(trained / "datasets")}
+    ck = trained / "run" / "checkpoints" / "best.pt"
+    for args in (["-m", "teleop", "--driver", "autopilot", "--episodes", "1", "--track", LONG_NAME, "--quiet"],
+                 ["-m", "teleop.autopilot", "--track", LONG_NAME, "--episodes", "1", "--quiet"],
+                 ["-m", "learn", "--dataset", "tiny", "--eval-track", LONG_NAME, "--out", tmp_path / "r"],
+                 ["-m", "learn.evaluate", ck, "--track", LONG_NAME, "--quiet"],
+                 ["-m", "replay", "--policy", "autopilot", "--track", LONG_NAME, "--out", tmp_path / "o"]):
+        one_line_error(cli(*args, env=env), LONG_NAME, "too long")
+
+
+@pytest.mark.parametrize("spec_text", ["gen:²", "gen:٣", "gen:٣:hard", "gen:３", "gen:+3", "gen: 3"])
+def test_gen_seed_takes_ascii_digits_only(spec_text):
+    with pytest.raises(TrackError, match="gen:SEED") as e:
+        load_track(spec_text)
+    assert "\n" not in str(e.value)
+    assert load_track("gen:3:hard").track_id == generate(3, difficulty="hard").track_id
+
+
+@pytest.mark.parametrize("name, yaw, words", [
+    ("hairpin", 90.0, ["'start.yaw'", "radians", "1.5708"]),          # degrees for "north": beyond 2 pi
+    ("s_curve", -180.0, ["'start.yaw'", "radians"]),
+    ("hairpin", math.pi, ["'start.yaw'", "180.0 deg away", "radians"]),   # facing backwards
+    ("s_curve", 1.5707963 + math.pi, ["'start.yaw'", "180.0 deg away", "radians"]),
+    ("s_curve", 1.5707963 - 1.7, ["'start.yaw'", "97.4 deg away"]),      # just past 90 deg
+])
+def test_a_start_facing_away_from_the_route_is_one_line(tmp_path, name, yaw, words):
+    d = json.loads((TRACKS_DIR / f"{name}.json").read_text())
+    d["start"]["yaw"] = yaw
+    path = write_track(tmp_path / "yaw.json", d)
+    with pytest.raises(TrackError) as e:
+        load_track(path)
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg, msg
+    for w in words:
+        assert w in msg, (w, msg)
+
+
+def test_a_start_within_90_deg_of_the_route_is_accepted():
+    """Shipped and generated tracks (every difficulty) pass; so does a start turned well off the route or placed
+    beside the centre-line's first point, as long as it faces the route."""
+    for name in ("s_curve", "hairpin"):
+        d = json.loads((TRACKS_DIR / f"{name}.json").read_text())
+        load_track(d)
+        d["start"]["yaw"] += 1.2
+        load_track(d)
+    for difficulty in (None, *DIFFICULTIES):
+        for seed in range(60):
+            generate(seed, difficulty=difficulty)   # parse_track runs the heading check on every one
+    d = json.loads(json.dumps(SHORT))
+    d["start"] = {"x": 1.3, "y": 0.7, "yaw": 1.0}   # 0.36 m off the line's first point, facing up the corridor
+    load_track(d)
+
+
+@pytest.mark.parametrize("height", [0.15, 0.05, 1e-9])
+def test_walls_lower_than_the_lidar_are_one_line(tmp_path, height):
+    d = s_curve()
+    d["wall_height"] = height
+    path = write_track(tmp_path / "low.json", d)
+    with pytest.raises(TrackError, match="'wall_height'.*lidar") as e:
+        load_track(path)
+    assert str(path) in str(e.value) and "\n" not in str(e.value)
+
+
+def test_the_lowest_allowed_wall_is_seen_by_the_lidar():
+    from racecar_env import spec
+    from racecar_env.tracks.model import MIN_WALL_HEIGHT
+    assert MIN_WALL_HEIGHT > spec.LIDAR_HEIGHT
+    d = s_curve()
+    d["wall_height"] = MIN_WALL_HEIGHT
+    env = RaceCarEnv(d, start_jitter=(0, 0))
+    try:
+        obs, _ = env.reset(seed=0)
+        for _ in range(20):   # driving: pitch and bounce must not lift the rays over it
+            lidar = spec.group(obs["observation"], "lidar")
+            assert lidar.min() < 1.0 and (lidar < spec.LIDAR_RANGE - 0.01).sum() >= 10, lidar
+            obs, *_ = env.step([0.0, 1.0])
+    finally:
+        env.close()
+
+
+def test_a_track_too_long_for_the_time_limit_is_one_line(tmp_path):
+    from racecar_env.env import TOP_SPEED
+    path = write_track(tmp_path / "corridor.json", CORRIDOR)
+    load_track(path)   # a valid track ...
+    with pytest.raises(TrackError) as e:   # ... that no car can finish in 60 s
+        RaceCarEnv(str(path))
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg, msg
+    for w in ("189.5 m", "1200 steps (60 s)", f"{TOP_SPEED:g} m/s", "max_episode_steps", "--max-episode-steps"):
+        assert w in msg, (w, msg)
+    with pytest.raises(TrackError, match="time limit is 1300 steps"):
+        RaceCarEnv(str(path), max_episode_steps=1300)
+    with pytest.raises(TrackError, match="189.5 m"):   # a short limit is no way round it
+        RaceCarEnv(str(path), max_episode_steps=600)
+    with pytest.raises(TrackError, match="189.5 m"):   # nor a per-reset track
+        env = RaceCarEnv("s_curve")
+        try:
+            env.reset(seed=0, options={"track": CORRIDOR})
+        finally:
+            env.close()
+    RaceCarEnv(str(path), max_episode_steps=1400).close()   # raising the limit makes it drivable
+    p = cli("-m", "teleop.autopilot", "--track", path, "--episodes", "1", "--quiet")
+    one_line_error(p, str(path), "189.5 m", "--max-episode-steps")
+    # shipped and generated tracks are far from the limit; short limits for quick episodes stay allowed
+    from racecar_env.tracks import Centerline
+    reach = TOP_SPEED * 1200 * 0.05
+    for t in [load_track("s_curve"), load_track("hairpin")] + [generate(s, difficulty=d) for s in range(40)
+                                                                 for d in (None, *DIFFICULTIES)]:
+        assert Centerline(t.centerline).length < reach / 2, t.name
+    RaceCarEnv("s_curve", max_episode_steps=5).close()
+
+
+def test_top_speed_bounds_what_the_car_drives():
+    """TOP_SPEED (from spec.MAX_WHEEL_SPEED and the wheel radius) is a true bound: full throttle down a long straight
+    never goes faster, so a track refused as too long really cannot be finished."""
+    from racecar_env import spec
+    from racecar_env.env import TOP_SPEED
+    straight = {"name": "straight", "walls": [[0, 0, 90, 0], [0, 3, 90, 3], [0, 0, 0, 3], [90, 0, 90, 3]],
+                "start": {"x": 1, "y": 1.5, "yaw": 0}, "goal": {"x": 88, "y": 1.5, "radius": 0.5},
+                "centerline": [[1, 1.5], [88, 1.5]]}
+    env = RaceCarEnv(straight, start_jitter=(0, 0))
+    try:
+        obs, _ = env.reset(seed=0)
+        speeds = []
+        for _ in range(200):
+            obs, _, te, tr, _ = env.step([0.0, 1.0])
+            speeds.append(float(spec.field(obs["observation"], "v_forward")))
+            if te or tr:
+                break
+        assert len(speeds) > 120 and 0.9 * spec.MAX_WHEEL_SPEED * 0.05 < max(speeds) <= TOP_SPEED, max(speeds)
+    finally:
+        env.close()
+
+
+def test_trajectory_plot_of_a_long_narrow_track_has_a_sane_size(tmp_path):
+    from PIL import Image
+
+    from racecar_env.rollout import run_episode
+    from replay.plot import plot_trajectories
+
+    class Swerve:   # straight into the wall: a short episode on the 192 m track
+        def act(self, obs):
+            return [1.0, 1.0]
+
+    env = RaceCarEnv(CORRIDOR, max_episode_steps=1400)
+    try:
+        ep = run_episode(env, Swerve(), seed=0)
+    finally:
+        env.close()
+    assert ep.outcome == "crash"
+    out = plot_trajectories(tmp_path / "trajectories.png", [("swerve", [ep])])
+    with Image.open(out) as img:
+        w, h = img.size
+    assert w <= 2000 and h <= 3000 and h / w <= 3.5, (w, h)
+    d = json.loads(json.dumps(CORRIDOR))   # the same track lying east-west: wide, not tall
+    d["walls"] = [[y1, x1, y2, x2] for x1, y1, x2, y2 in d["walls"]]
+    d["centerline"] = [[y, x] for x, y in d["centerline"]]
+    d["start"], d["goal"] = {"x": -95.0, "y": 0.0, "yaw": 0.0}, {**d["goal"], "x": 94.5, "y": 0.0}
+    env = RaceCarEnv(d, max_episode_steps=1400)
+    try:
+        ep = run_episode(env, Swerve(), seed=0)
+    finally:
+        env.close()
+    out = plot_trajectories(tmp_path / "wide.png", [("swerve", [ep])])
+    with Image.open(out) as img:
+        w, h = img.size
+    assert w <= 2000 and h >= 200 and w / h <= 3.5, (w, h)

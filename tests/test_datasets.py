@@ -548,6 +548,35 @@ def test_summarize_and_list(root):
     assert (rows[0]["episodes"], rows[0]["steps"], rows[0]["tracks"], rows[0]["health"]) == (3, s["steps"], 1, "ok")
 
 
+def test_a_datasets_folder_the_os_refuses_is_one_line_naming_it(tmp_path, monkeypatch):
+    """MINARI_DATASETS_PATH a file, under a file, a name too long, or where no folder can be made: the writer (the one
+    place that creates the folder), the readers and the listing say so in one line naming MINARI_DATASETS_PATH;
+    nothing is created and the file is untouched."""
+    blocker = tmp_path / "f"
+    blocker.write_text("hi")
+    cases = [(blocker, f"MINARI_DATASETS_PATH={blocker}: it is a file, expected a folder for the datasets"),
+             (blocker / "sub", f"MINARI_DATASETS_PATH={blocker / 'sub'}: {blocker} is a file, expected a folder"),
+             (tmp_path / ("a" * 300), "not a usable folder path (File name too long)")]
+    if Path("/proc").is_dir() and not Path("/proc/nonexistent").exists():   # takes no new folders, even from root
+        cases.append((Path("/proc/nonexistent"), "MINARI_DATASETS_PATH=/proc/nonexistent: cannot create "
+                                                 "/proc/nonexistent (No such file or directory)"))
+    for path, says in cases:
+        monkeypatch.setenv("MINARI_DATASETS_PATH", str(path))
+        calls = [lambda: DatasetWriter("z"), lambda: write("z", synthetic(1))]
+        if "cannot create" not in says:   # reading a folder that is not there yet is "not found", not an error
+            calls += [lambda: load_dataset("z"), list_datasets]
+        for call in calls:
+            with pytest.raises(DatasetError) as e:
+                call()
+            assert says in str(e.value) and "\n" not in str(e.value), (path, str(e.value))
+    assert blocker.read_text() == "hi" and sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+    monkeypatch.delenv("MINARI_DATASETS_PATH")
+    monkeypatch.setenv("HOME", str(blocker))   # Minari's default folder, under a file: named as the default
+    with pytest.raises(DatasetError, match=f"^the datasets folder {blocker}/.minari/datasets \\(Minari's default; "
+                                           f"MINARI_DATASETS_PATH chooses another\\): {blocker} is a file"):
+        DatasetWriter("z")
+
+
 def test_names_and_root(root, monkeypatch):
     assert datasets_root() == root
     assert dataset_id("s_expert") == "racecar/s_expert-v0"

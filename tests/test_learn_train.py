@@ -10,13 +10,14 @@ import pytest
 from conftest import autopilot_datasets
 import torch
 
-from learn import CheckpointError, evaluate, load_policy
+from learn import CheckpointError, load_policy
 from learn.__main__ import main
 from learn.checkpoint import Policy, load_checkpoint
 from learn.data import load_training_data
 from learn.encoding import FEATURE_DIM
 from learn.nets import Actor
 from racecar_env import RaceCarEnv
+from racecar_env.evaluation import evaluate
 from racecar_env.tracks import TRACKS_DIR
 
 # Trained-vs-untrained comparisons end episodes at 20 s (the expert drives the S in ~10 s): an untrained actor that

@@ -1,6 +1,7 @@
 """learn: encoder features and standardization, episode -> transition semantics, TD targets at terminations."""
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -70,6 +71,22 @@ def test_encoder_refuses_other_feature_sets():
     d = Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)).state_dict()
     d["feature_names"] = d["feature_names"][::-1]
     with pytest.raises(ValueError, match="retrain"):
+        Encoder.from_state_dict(d, source="x.pt")
+
+
+@pytest.mark.parametrize("key, value, needle", [
+    ("mean", np.full(FEATURE_DIM, np.nan), "encoder.mean is not finite"),
+    ("mean", np.full(FEATURE_DIM, 1e300), "encoder.mean is not finite"),    # beyond float32
+    ("std", np.zeros(FEATURE_DIM), "encoder.std must be > 0"),
+    ("std", np.full(FEATURE_DIM, -1.0), "encoder.std must be > 0"),
+    ("std", np.full(FEATURE_DIM, np.inf), "encoder.std is not finite"),
+    ("std", np.ones(FEATURE_DIM + 1), f"encoder.std must be {FEATURE_DIM} numbers, got shape ({FEATURE_DIM + 1},)"),
+    ("mean", None, "encoder.mean must be"),
+])
+def test_encoder_refuses_statistics_that_would_blind_the_policy(key, value, needle):
+    d = Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)).state_dict()
+    d[key] = None if value is None else torch.from_numpy(value)
+    with pytest.raises(ValueError, match="^x.pt: " + re.escape(needle)):
         Encoder.from_state_dict(d, source="x.pt")
 
 
@@ -143,6 +160,35 @@ def test_config_rejects_bad_values_with_the_field_name():
         TrainConfig.build(algo="cql", n_critics=4)
     with pytest.raises(ConfigError, match="hidden must be comma-separated"):
         TrainConfig.build(hidden="256,x")
+
+
+def test_settings_compare_in_the_configs_types_and_canonical_dataset_names():
+    from learn.config import same_value
+    assert same_value("hidden", "256, 256", [256, 256]) and same_value("hidden", (256, 256), [256, 256])
+    assert same_value("dataset", "racecar/ks4-v0", "ks4") and not same_value("dataset", "ks4", "e4")
+    assert same_value("alpha", "0.20", 0.2) and not same_value("alpha", 0.9, 0.2)
+    assert same_value("cql_lagrange", "true", True) and same_value("seed", "3", 3)
+    assert not same_value("alpha", 0.2, None) and same_value("alpha", None, None)
+    assert not same_value("batch_size", "0", 1)      # an invalid value equals only itself
+
+
+def test_seed_range_is_the_other_commands_one():
+    from racecar_env.cli import MAX_SEED
+    assert TrainConfig.build(seed=MAX_SEED).run.seed == MAX_SEED
+    with pytest.raises(ConfigError, match=f"seed must be <= {MAX_SEED}, got {MAX_SEED + 1}"):
+        TrainConfig.build(seed=MAX_SEED + 1)
+    with pytest.raises(ConfigError, match="seed must be >= 0"):
+        TrainConfig.build(seed=-1)
+
+
+def test_memory_estimate_grows_with_the_networks_and_the_batch():
+    from learn.train import memory_needed
+    small = TrainConfig.build(algo="td3bc", hidden="256,256", batch_size=256)
+    nets, batch = memory_needed(small)
+    assert 1e6 < nets < 1e8 and batch < 1e7           # the defaults: a few MB
+    wide = memory_needed(small.replace(hidden="3000000,3000000"))[0]
+    assert wide > 4e14                                  # 2 critics + actor, 3e6 x 3e6 each, x16 bytes
+    assert memory_needed(small.replace(batch_size=10 ** 12))[1] > 1e15
 
 
 def test_every_algorithm_gets_the_same_budget_and_cadence():

@@ -118,3 +118,20 @@ def test_rerun_with_other_settings_is_not_served_from_the_old_run(tmp_path):
     assert "2 seeded test episodes" in res.stdout
     assert json.loads(result.read_text())["final"]["episodes"] == 2
     assert [m["seed_base"] for m in stored(tmp_path, "quickstart_s_expert")] == [1, 1]
+
+
+@pytest.mark.slow
+def test_relative_paths_mean_the_folder_the_command_was_typed_in(tmp_path):
+    """The steps run in the project folder: a relative --track, --out and MINARI_DATASETS_PATH still name what they
+    name where the user typed the command, and quickstart.json records the track file by its absolute path."""
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "oneturn.json").write_text((ROOT / "assets" / "tracks" / "hairpin.json").read_text())
+    cmd = [sys.executable, str(ROOT / "quickstart.py"), "--track", "t/oneturn.json", "--out", "qs", *TINY]
+    res = subprocess.run(cmd, cwd=tmp_path, env={**env_for(tmp_path), "MINARI_DATASETS_PATH": "datasets"},
+                         capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    run = tmp_path / "qs"
+    assert res.stdout.strip().splitlines()[-1] == f"Results are in {run}"
+    assert json.loads((run / "quickstart.json").read_text())["track"] == str(tmp_path / "t" / "oneturn.json")
+    assert json.loads((run / "td3bc" / "eval.json").read_text())["final"]["episodes"] == 1
+    assert len(stored(tmp_path, "quickstart_oneturn_expert")) == 2

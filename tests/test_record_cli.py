@@ -243,7 +243,11 @@ def test_keyboard_session_that_saves_nothing_leaves_no_dataset(root, capsys):
      "python -m teleop: error: dataset name 'aaaaaaaaaaaaaaaaaaaa...' is too long (300 characters): at most 100 are "
      "allowed"),
     (["--driver", "autopilot", "--seed", "9" * 23],
-     "argument --seed: expected a seed, a whole number from 0 to 2**63 - 1 (9223372036854775807), got '999"),
+     "argument --seed: expected a seed, a whole number from 0 to 2**32 - 1 (4294967295: episode seeds are derived "
+     "from its low 32 bits), got '999"),
+    (["--driver", "autopilot", "--seed", str(2 ** 32)],   # it recorded seed 0's episodes
+     "argument --seed: expected a seed, a whole number from 0 to 2**32 - 1 (4294967295"),
+    (["--driver", "keyboard", "--seed", str(2 ** 32)], "argument --seed: expected a seed"),
 ])
 def test_bad_record_flags_are_one_line_before_anything_is_written(root, capsys, args, message):
     try:
@@ -266,3 +270,23 @@ def test_negative_comma_values_reach_the_flags_range_check(capsys):
         err = capsys.readouterr().err
         assert e.value.code == 2 and err.count("\n") == 1, err
         assert "argument --start-jitter: start jitter must be 0..2 m and 0..3.1416 rad, got '-" in err, err
+
+
+@pytest.mark.parametrize("args", [["--driver", "autopilot", "--episodes", "1", "--dataset", "z"],
+                                  ["--driver", "autopilot", "--episodes", "1"],   # the default dataset name
+                                  ["--driver", "keyboard", "--dataset", "z"]])
+def test_a_datasets_folder_that_is_a_file_is_one_line_before_a_window_opens(tmp_path, monkeypatch, capsys, args):
+    """MINARI_DATASETS_PATH pointing at a file (or under one) was a NotADirectoryError traceback; the keyboard
+    session failed only after its window opened."""
+    import pygame
+    blocker = tmp_path / "f"
+    blocker.write_text("hi")
+    for root in (blocker, blocker / "sub"):
+        monkeypatch.setenv("MINARI_DATASETS_PATH", str(root))
+        with escape_when_window_opens():   # were the check late, the session would end at once and exit 0
+            assert main([*args, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith(f"python -m teleop: error: MINARI_DATASETS_PATH={root}: "), err
+        assert f"{'it' if root == blocker else blocker} is a file, expected a folder for the datasets" in err, err
+        assert pygame.display.get_surface() is None
+    assert blocker.read_text() == "hi" and [p.name for p in tmp_path.iterdir()] == ["f"]

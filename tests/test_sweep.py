@@ -3,6 +3,7 @@ rerun that does nothing, a resumed trial, --summarize against a recomputation, a
 import csv
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -236,6 +237,10 @@ def test_killed_trial_resumes_and_a_new_seed_is_added(sweep, tmp_path, capsys):
     (["--set", "eval_track=hairpin,random:test:brutal"], "--set eval_track=random:test:brutal: generator: unknown "
                                                          "difficulty 'brutal'"),
     (["--seeds", "3-1"], "--seeds"),
+    (["--seeds", "0-1000"], "--seeds: 1,001 seeds; a sweep takes at most 1,000"),   # a typo for 0-100, say
+    (["--seeds", "9" * 20], f"--seeds: seed {'9' * 20} is out of range: seeds are 0..2**63-1"),
+    (["--seeds", "0-999", "--set", "steps=" + ",".join(map(str, range(1, 12)))],
+     "--seeds/--set: the grid has 11,000 trials"),
     (["--algos", "bc,ppo"], "--algos: ppo"),
     (["--cpus", "1", "--cpus-per-trial", "2"], "--cpus-per-trial 2: the local Ray has 1 CPUs"),
 ])
@@ -325,7 +330,9 @@ def test_datasets_and_out_are_checked_before_ray(tmp_path, no_ray, capsys):
              (["--datasets", "nope", "--out", str(taken / "sub"), "--dry-run"],
               f"--out {taken / 'sub'}: {taken} is a file, expected a sweep folder"),
              (["--datasets", "nope", "--set", f"eval_track={taken}", "--out", str(tmp_path / "n")],
-              f"--set eval_track={taken}: track {taken}: not valid JSON")]
+              f"--set eval_track={taken}: track {taken}: not valid JSON"),
+             (["--datasets", "nope", "--out", str(tmp_path / ("a" * 300)), "--dry-run"],   # the OS refuses the name
+              f"--out {tmp_path / ('a' * 300)}: not a usable folder path (File name too long)")]
     for args, says in cases:
         assert main([*base, *args]) == 2
         err = capsys.readouterr().err.strip()
@@ -339,6 +346,67 @@ def test_a_good_evaluation_track_file_passes_the_dry_run(datasets_root, tmp_path
     assert main(["--datasets", "tiny_sweep", "--algos", "bc", "--seeds", "0", "--set", f"eval_track={track}",
                  "--dry-run", "--out", str(tmp_path / "sw")]) == 0
     assert "1 trial (0 done, 0 to resume, 1 new)" in capsys.readouterr().out
+
+
+def test_a_relative_evaluation_track_file_is_given_to_the_trials_by_its_absolute_path(tmp_path, monkeypatch):
+    """Trials run in Ray's working directories, not the driver's: a relative --set eval_track names the file the
+    driver checked, by its absolute path; the folder name keeps the spelling given."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t").mkdir()
+    shutil.copy(TRACKS / "hairpin.json", tmp_path / "t" / "oneturn.json")
+    plan = build_plan("sw", ["s_expert"], ["bc"], [0], ["eval_track=t/oneturn.json,hairpin"])
+    assert [t.rel for t in plan.trials] == ["trials/s_expert/bc/eval_track=t/oneturn.json/s0",
+                                            "trials/s_expert/bc/eval_track=hairpin/s0"]
+    assert [t.config(plan.out).run.eval_track for t in plan.trials] == [str(tmp_path / "t" / "oneturn.json"),
+                                                                         "hairpin"]
+
+
+@pytest.fixture(scope="module")
+def relative_track_sweep(datasets_root, local_ray, tmp_path_factory):
+    """A one-trial sweep started from a folder holding t/oneturn.json (a copy of hairpin), given as a relative
+    --set eval_track and a relative --out."""
+    here = tmp_path_factory.mktemp("relative")
+    (here / "t").mkdir()
+    shutil.copy(TRACKS / "hairpin.json", here / "t" / "oneturn.json")
+    args = [*SMALL, "--set", "eval_track=t/oneturn.json", "--out", "sw", "--quiet"]
+    args[args.index("0-1")] = "0"
+    with pytest.MonkeyPatch.context() as m:
+        m.chdir(here)
+        assert main(args) == 0
+    return here
+
+
+@pytest.mark.slow   # a one-trial Ray sweep (~1-2 min)
+def test_a_relative_evaluation_track_file_reaches_every_trial(relative_track_sweep):
+    here = relative_track_sweep
+    trial = here / "sw" / "trials" / "tiny_sweep" / "bc" / "s0"
+    assert json.loads((trial / "config.json").read_text())["eval_track"] == str(here / "t" / "oneturn.json")
+    hairpin = json.loads((TRACKS / "hairpin.json").read_text())["name"]
+    assert load_policy(trial / "checkpoints" / "best.pt").track.name == hairpin     # embedded, as any track file
+    assert json.loads((trial / "eval.json").read_text())["final"]["episodes"] == 2
+
+
+@pytest.mark.slow   # a one-trial Ray sweep (~1-2 min)
+def test_transfer_keys_a_track_file_by_its_absolute_path(relative_track_sweep, tmp_path, monkeypatch, capsys):
+    """t/oneturn.json and its absolute path are one track, one column; a transfer.json written when files were
+    keyed as typed keeps its result under the absolute path (nothing tested twice)."""
+    monkeypatch.chdir(relative_track_sweep)
+    out = tmp_path / "copy"
+    shutil.copytree("sw", out)
+    path = str(relative_track_sweep / "t" / "oneturn.json")
+    assert main(["--transfer", str(out), "--tracks", f"t/oneturn.json,{path}", "--transfer-episodes", "1",
+                 "--reps", "200"]) == 0
+    assert "1 evaluation(s)" in capsys.readouterr().out
+    result = out / "trials" / "tiny_sweep" / "bc" / "s0" / "transfer.json"
+    tested = json.loads(result.read_text())["tracks"]
+    assert list(tested) == [path]
+    result.write_text(json.dumps({"seed0": 20000, "tracks": {"t/oneturn.json": tested[path]}}))
+    assert main(["--transfer", str(out), "--tracks", "t/oneturn.json", "--transfer-episodes", "1",
+                 "--reps", "200"]) == 0
+    assert "0 evaluation(s)" in capsys.readouterr().out
+    assert json.loads(result.read_text())["tracks"] == {path: tested[path]}
+    (row,) = json.loads((out / "summary.json").read_text())["groups"]
+    assert list(row["transfer"]) == [path]
 
 
 def test_grid_folders_settings_and_scoped_keys(tmp_path):
@@ -416,3 +484,118 @@ def test_summary_pivot_is_the_results_table(tmp_path):
     assert table[5].startswith("| messy | **25%** [0, 50] n=2 | **100%** [100, 100] n=1 |")
     assert "| clean | 10.00 s / 1.5 min / 0.8 min (2/2) | 10.00 s / 1.5 min / 0.5 min (1/2) |" in md
     assert "| messy | iql | - | 1 (+1 unfinished) |" in md
+
+
+def test_every_distinct_value_gets_its_own_trial_folder(tmp_path):
+    """Two values that "g" wrote alike (0.9999999 and 1) shared one folder: the second "resumed" the first's run and
+    never trained. Each value now has its own folder; ordinary values keep the names existing sweeps have, so
+    those still resume; values equal once parsed (1 and 1.0) are one trial."""
+    from learn.sweep.grid import fmt
+    plan = build_plan(tmp_path, ["s_expert"], ["td3bc"], [0],
+                      ["gamma=0.9999999,1,1.0", "actor_lr=0.0003,0.00030000001"])
+    rels = [t.rel for t in plan.trials]
+    assert rels == ["trials/s_expert/td3bc/gamma=0.9999999,actor_lr=0.0003/s0",
+                    "trials/s_expert/td3bc/gamma=0.9999999,actor_lr=0.00030000001/s0",
+                    "trials/s_expert/td3bc/gamma=1,actor_lr=0.0003/s0",
+                    "trials/s_expert/td3bc/gamma=1,actor_lr=0.00030000001/s0"]
+    assert [(c.algo.gamma, c.algo.actor_lr) for c in (t.config(tmp_path) for t in plan.trials)] == \
+        [(0.9999999, 0.0003), (0.9999999, 0.00030000001), (1.0, 0.0003), (1.0, 0.00030000001)]
+    # the folder names sweeps already have (format "g")
+    assert [fmt(v) for v in (0.0003, 1e-4, 3e-5, 0.99, 0.1, 1.0, 2.5, 256, (64, 64), True)] == \
+        ["0.0003", "0.0001", "3e-05", "0.99", "0.1", "1", "2.5", "256", "64x64", "True"]
+    assert fmt(1.2345678e-05) == "1.2345678e-05" and fmt(123456789.0) == "123456789.0"
+
+
+def test_trials_that_would_share_a_folder_are_refused_before_anything_runs(tmp_path, no_ray, capsys):
+    """Two datasets whose folder names coincide (a '/' of a Minari id becomes '_'): one line, nothing written."""
+    with pytest.raises(SweepError, match="--datasets/--set: trials ns/a-v0 bc s0 and ns_a-v0 bc s0 would share "
+                                         "the folder trials/ns_a-v0/bc/s0"):
+        build_plan(tmp_path, ["ns/a-v0", "ns_a-v0"], ["bc"], [0], [])
+    out = tmp_path / "never"
+    assert main(["--datasets", "ns/a-v0,ns_a-v0", "--algos", "bc", "--seeds", "0", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "would share the folder trials/ns_a-v0/bc/s0" in err, err
+    assert not out.exists()
+
+
+def test_a_trial_folder_name_longer_than_the_file_system_takes_is_refused(tmp_path):
+    """It failed only when its trial ran, with an OSError in train.log."""
+    with pytest.raises(SweepError, match="--set: trial .*: its folder name hidden=64x64x.* is longer than 255 bytes"):
+        build_plan(tmp_path, ["s_expert"], ["bc"], [0], ["hidden=" + ",".join(["64"] * 100) + "/32"])
+
+
+def test_a_folder_run_with_another_value_names_both_values_visibly(tmp_path):
+    """The folder gamma=1 of a sweep that trained 0.9999999 in it: the refusal shows the two values apart (it said
+    "was run with gamma=1 (now 1)")."""
+    from learn.sweep.grid import trial_status
+    plan = build_plan(tmp_path, ["s_expert"], ["td3bc"], [0], ["gamma=0.99,1"])
+    trial = plan.trials[1]
+    assert trial.rel == "trials/s_expert/td3bc/gamma=1/s0"
+    (tmp_path / trial.rel).mkdir(parents=True)
+    (tmp_path / trial.rel / "config.json").write_text(json.dumps({**trial.config(tmp_path).to_dict(),
+                                                                  "gamma": 0.9999999}))
+    with pytest.raises(SweepError, match=r"was run with gamma=0\.9999999 \(now 1\)"):
+        trial_status(plan, trial)
+
+
+def test_seeds_are_bounded_before_the_grid_is_built():
+    from learn.sweep.grid import MAX_SEEDS
+    assert parse_seeds(f"0-{MAX_SEEDS - 1}") == list(range(MAX_SEEDS))
+    assert parse_seeds(str(2 ** 63 - 1)) == [2 ** 63 - 1]
+    for text, says in [("0-1000000", "--seeds: 1,000,001 seeds"), (str(2 ** 63), f"seed {2 ** 63} is out of range")]:
+        with pytest.raises(SweepError, match=re.escape(says)):
+            parse_seeds(text)
+    with pytest.raises(SweepError, match="seed -1 is out of range"):   # the API takes seeds too
+        build_plan("sw", ["s_expert"], ["bc"], [-1], [])
+
+
+def test_a_sweep_folder_the_os_cannot_create_is_one_line(datasets_root, no_ray, capsys):
+    out = Path("/proc/nonexistent/sw")   # /proc takes no new folders, even from root
+    if not Path("/proc").is_dir() or out.parent.exists():
+        pytest.skip("needs Linux /proc")
+    assert main(["--datasets", "tiny_sweep", "--algos", "bc", "--seeds", "0", "--set", "steps=10", "--cpus", "1",
+                 "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"python -m learn.sweep: error: --out {out}: cannot write the sweep folder there (No such file or " \
+                  f"directory)", err
+
+
+def test_failures_a_rerun_cannot_fix_are_told_apart():
+    """A damaged checkpoint or a settings conflict fails every rerun: the last line names the folder to move or
+    delete; other failures keep "rerun to retry". The per-trial line shows the message, not the module path."""
+    from ray.exceptions import RayTaskError
+
+    from learn.checkpoint import CheckpointError
+    from learn.config import ConfigError
+    from learn.sweep.__main__ import _failed
+    damaged = CheckpointError("/s/last.pt: not a readable checkpoint (RuntimeError: bad zip)")
+    for e, stuck in [(damaged, True), (ConfigError("--out /s already holds config.json"), True),
+                     (RuntimeError("worker died"), False), (MemoryError(), False)]:
+        wrapped = RayTaskError("run_trial", "Traceback ...", e).as_instanceof_cause()   # as Tune returns it
+        assert sweep_run.rerun_cannot_fix(e) is stuck and sweep_run.rerun_cannot_fix(wrapped) is stuck, e
+    assert sweep_run._message(f"learn.checkpoint.CheckpointError: {damaged}") == str(damaged)
+    assert sweep_run._message("torch.OutOfMemoryError: CUDA out of memory") == "OutOfMemoryError: CUDA out of memory"
+    assert sweep_run._message("ValueError: x") == "ValueError: x"
+    assert sweep_run._message("12:00:01 step 5: loss 0.1") == "12:00:01 step 5: loss 0.1"
+    assert _failed(2, []) == "; 2 trial(s) failed (rerun the command to retry them)"
+    assert _failed(1, ["/s/trials/d/bc/s0"]).endswith("move or delete /s/trials/d/bc/s0, then rerun the command")
+    assert "rerun the command to retry" not in _failed(1, ["/s/trials/d/bc/s0"])
+    assert _failed(3, ["/a", "/b"]).startswith("; 3 trial(s) failed: 1 may pass on a rerun, 2 cannot (")
+
+
+@pytest.mark.slow   # shares one CI-sized Ray sweep (~2-4 min)
+def test_a_damaged_checkpoint_is_reported_as_a_folder_to_clear(sweep, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(sweep, out)
+    s0, s1 = trial_dirs(out)
+    with open(s1 / "checkpoints" / "last.pt", "r+b") as f:
+        f.truncate(1000)
+    (s1 / "eval.json").unlink()
+    assert main([*SMALL, "--out", str(out)]) == 1
+    lines = capsys.readouterr().out.strip().splitlines()
+    (failed,) = [ln for ln in lines if "FAILED" in ln]
+    assert f"FAILED ({s1.resolve()}/checkpoints/last.pt: not a readable checkpoint" in failed, failed
+    assert "learn.checkpoint" not in failed and "CheckpointError" not in failed
+    assert lines[-1].endswith(f"1 trial(s) failed in a way a rerun cannot fix (a damaged checkpoint, or settings "
+                              f"that conflict with the trial's folder; see its train.log): move or delete "
+                              f"{s1.resolve()}, then rerun the command"), lines[-1]

@@ -237,3 +237,30 @@ def test_start_heading_is_uniform():
     yaws = np.array([generate(s).start.yaw for s in range(200)])
     hist, _ = np.histogram(yaws, bins=4, range=(-math.pi, math.pi))
     assert hist.min() >= 30
+
+
+def test_settings_that_reach_past_the_ground_name_the_generator_settings(tmp_path, capsys):
+    """A road the ground cannot hold is refused naming what to reduce (corners, straights), not "shift the track",
+    which a generated road cannot follow; the tracks that fit are unchanged (test_generated_track_is_pinned)."""
+    out = tmp_path / "a.json"
+    args = ["--seed", "1", "--straight", "20,20", "--corners", "12,12", "--min-turn-deg", "10", "--max-turn-deg",
+            "20", "--out", str(out)]
+    assert tracks_cli(args) == 2 and not out.exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "seed 1" in err[0] and "98 m" in err[0], err
+    assert "--corners" in err[0] and "--straight" in err[0] and "shift" not in err[0], err
+    with pytest.raises(TrackError, match="fewer corners.*shorter straights") as e:
+        generate(1, straight=(20, 20), min_corners=12, max_corners=12, min_turn_deg=10, max_turn_deg=20)
+    assert "max_corners" in str(e.value) and "\n" not in str(e.value)
+    assert tracks_cli(["--seed", "1", "--straight", "10,10", "--corners", "4,4", "--out", str(out)]) == 0
+
+
+def test_generated_start_faces_along_the_road():
+    """The start heading is drawn uniformly, and the road leaves the start along it: the start-yaw check (within
+    90 deg of the route) holds for every difficulty, with the yaw along the first segment to the rounding."""
+    for difficulty in (None, *DIFFICULTIES):
+        for seed in list(range(100)) + list(range(TEST_SEEDS.start, TEST_SEEDS.start + 25)):
+            t = generate(seed, difficulty=difficulty)
+            d = t.centerline[1] - t.centerline[0]
+            off = math.remainder(t.start.yaw - math.atan2(d[1], d[0]), math.tau)
+            assert abs(off) < 1e-5 and (t.start.x, t.start.y) == tuple(t.centerline[0]), (seed, difficulty, off)

@@ -66,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 epilog="\n\n".join(doc[1:]), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--datasets", metavar="A,B", help="datasets (names as for python -m learn --dataset)")
     p.add_argument("--algos", metavar="A,B", default=",".join(ALGOS), help=f"default {','.join(ALGOS)}")
-    p.add_argument("--seeds", metavar="0-4", default="0-4", help="seeds: a range 0-4 and/or a list 0,3,7 (default 0-4)")
+    p.add_argument("--seeds", metavar="0-4", default="0-4",
+                   help="seeds: a range 0-4 and/or a list 0,3,7, each 0..2**63-1, at most 1000 (default 0-4); a "
+                        "sweep runs at most 10000 trials")
     p.add_argument("--set", dest="sets", metavar="KEY=V[,V...]", action="append", default=[],
                    help="a learn setting for all trials, or an axis of the grid with several values (repeatable)")
     p.add_argument("--out", metavar="DIR", help="sweep folder (default runs/sweeps/<datasets>_<algos>)")
@@ -118,6 +120,18 @@ def _print_table(rows, emit) -> None:
              + "".join(f"  {t} {_pct(x['success_mean'])}{_ci(x['success_mean_ci'])}"
                        for t, x in (r.get("transfer") or {}).items())
              + (f"  ({r['unfinished']} unfinished)" if r["unfinished"] else ""))
+
+
+def _failed(n: int, stuck: list[str]) -> str:
+    """The end of the last line when `n` trials failed; `stuck`: the folders of those a rerun cannot fix."""
+    if not stuck:
+        return f"; {n} trial(s) failed (rerun the command to retry them)"
+    # a rerun would fail them again: the user has to clear their folders first
+    folders = ", ".join(stuck[:3]) + (f" and {len(stuck) - 3} more" if len(stuck) > 3 else "")
+    retry = n - len(stuck)
+    which = f": {retry} may pass on a rerun, {len(stuck)} cannot" if retry else " in a way a rerun cannot fix"
+    return (f"; {n} trial(s) failed{which} (a damaged checkpoint, or settings that conflict with the trial's "
+            f"folder; see its train.log): move or delete {folders}, then rerun the command")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -196,13 +210,16 @@ def main(argv: list[str] | None = None) -> int:
             if len(data[name].episodes) != records[name]["episodes"]:   # appended to meanwhile
                 raise g.SweepError(f"dataset {records[name]['dataset']} changed while the sweep was reading it "
                                    f"(now {len(data[name].episodes)} episodes); run the command again")
+        try:   # creates the sweep folder: a path the OS refuses is one line here, not a traceback
+            g.write_manifest(plan)
+        except OSError as e:
+            raise g.SweepError(f"--out {plan.out}: cannot write the sweep folder there ({e.strerror or e})") from None
     except (g.SweepError, ConfigError, DatasetError, SummaryError, ValueError) as e:
         print(f"python -m learn.sweep: error: {e}", file=sys.stderr)
         return 2
 
     if not a.quiet:
         emit(head)
-    g.write_manifest(plan)
     code = 0
     if pending:
         from .run import run_trials
@@ -234,15 +251,11 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     if not a.quiet:
         _print_table(rows, emit)
-    failed = f"; {res.failed} trial(s) failed (rerun the command to retry them)" if pending and res.failed else ""
+    failed = _failed(res.failed, res.stuck or []) if pending and res.failed else ""
     emit(f"results in {plan.out}/: summary.md, summary.csv, summary.json, summary.png; trials in "
          f"{plan.out}/trials/{failed}")
     return code
 
 
-if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:       # before Ray started (while loading datasets, say): nothing to keep
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+if __name__ == "__main__":   # a closed pipe (| head) quietly, a Ctrl-C before Ray started in one line
+    sys.exit(cli.entry(main, "python -m learn.sweep"))

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
+import os
 import re
 import shlex
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from racecar_env.cli import MAX_SEED
 from racecar_env.files import write_json
 
 from ..config import ALGO_CONFIGS, ALGOS, ConfigError, RunConfig, TrainConfig, _check
@@ -25,6 +28,11 @@ DATA_FILE = "dataset.json"      # in each trial folder: which version of the dat
 AXES = {"dataset": "--datasets", "algo": "--algos", "seed": "--seeds", "out": "--out (of the sweep)"}
 #: settings that steer how a trial runs, not what it learns: a rerun may change them without a conflict
 HARDWARE = ("out", "eval_workers", "threads", "compile", "log_every", "save_every_s")
+#: a grid beyond these is a typo (--seeds 0-99999999 for 0-9), refused before building it rather than hanging
+MAX_SEEDS = 1_000
+MAX_TRIALS = 10_000
+#: the longest file name most file systems take: a longer trial folder name fails only when its trial runs
+NAME_MAX = 255
 
 
 class SweepError(ConfigError):
@@ -56,18 +64,12 @@ class Trial:
 
 def check_track(spec: str, what: str):
     """The env's TrackSource for `spec` (a name, a track JSON, gen:SEED, random[:test[:DIFFICULTY]]), checked now
-    (a generated one is drawn once: a bad difficulty preset only shows when a road is made); SweepError otherwise."""
-    import numpy as np
-
-    from racecar_env.tracks import TrackError
-    from racecar_env.tracks.source import track_source
+    as learn checks --eval-track (learn.tracks.check_source); SweepError otherwise."""
+    from ..tracks import check_source
     try:
-        source = track_source(spec)
-        if source.is_random:
-            source.draw(np.random.default_rng(0))
-    except (TrackError, ValueError) as e:
+        return check_source(spec)
+    except ValueError as e:   # TrackError
         raise SweepError(f"{what}: {e}") from None
-    return source
 
 
 # --- command-line values --------------------------------------------------------------------------------------------
@@ -79,15 +81,28 @@ def parse_list(text: str, flag: str) -> list[str]:
 
 
 def parse_seeds(text: str) -> list[int]:
-    """"0-4" -> [0..4]; "0,3,7" and "0-2,10" too."""
+    """"0-4" -> [0..4]; "0,3,7" and "0-2,10" too; checked by check_seeds."""
     seeds: list[int] = []
     for part in str(text).split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part, re.ASCII)
         if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
             raise SweepError(f"--seeds: expected e.g. 0-4 or 0,1,7 (non-negative), got {text!r}")
-        lo = int(m.group(1))
-        seeds.extend(range(lo, int(m.group(2) or lo) + 1))
-    return list(dict.fromkeys(seeds))
+        lo, hi = int(m.group(1)), int(m.group(2) or m.group(1))
+        check_seeds([lo, hi], hi - lo + 1)     # before the range is built: 0-99999999 would hang
+        seeds.extend(range(lo, hi + 1))
+    return check_seeds(list(dict.fromkeys(seeds)))
+
+
+def check_seeds(seeds: list[int], count: "int | None" = None) -> list[int]:
+    """`seeds` if each is a seed training accepts (0..2**63-1, as learn --seed) and there are at most MAX_SEEDS
+    (`count` of them if given); SweepError otherwise."""
+    bad = next((s for s in seeds if not 0 <= s <= MAX_SEED), None)
+    if bad is not None:
+        raise SweepError(f"--seeds: seed {bad} is out of range: seeds are 0..2**63-1 ({MAX_SEED})")
+    n = len(seeds) if count is None else count
+    if n > MAX_SEEDS:
+        raise SweepError(f"--seeds: {n:,} seeds; a sweep takes at most {MAX_SEEDS:,} (e.g. --seeds 0-9)")
+    return seeds
 
 
 def _owner(key: str, algos: list[str]) -> list[str]:
@@ -107,12 +122,21 @@ def _is_tuple(key: str, algo: str) -> bool:
 
 
 def fmt(value) -> str:
-    """A setting value as it appears in folder names and tables."""
+    """A setting value as it appears in folder names and tables. A float is written as "g" writes it (0.0003, 1e-05,
+    0.99: the names existing sweep folders have) unless that loses digits; then its shortest exact form (repr), so
+    two values never share a folder (0.9999999 is not 1)."""
     if isinstance(value, (tuple, list)):
         return "x".join(map(str, value))
     if isinstance(value, float):
-        return format(value, "g")
+        short = format(value, "g")
+        return short if float(short) == value else repr(value)
     return str(value)
+
+
+def _differ(then, now) -> tuple[str, str]:
+    """Two different values as text that differs (fmt, else repr: the int 1 and the string "1", say)."""
+    shown = fmt(then), fmt(now)
+    return shown if shown[0] != shown[1] else (repr(then), repr(now))
 
 
 def parse_sets(items: list[str], algos: list[str]) -> dict[str, dict[str, list]]:
@@ -192,17 +216,29 @@ def build_plan(out: "str | Path", datasets: list[str], algos: list[str], seeds: 
         raise SweepError("--datasets: give at least one dataset")
     if cpus_per_trial < 1:
         raise SweepError(f"--cpus-per-trial must be >= 1, got {cpus_per_trial}")
+    check_seeds(seeds)
     out = Path(out)
-    for p in (out, *out.parents):     # the nearest existing one must be a folder (not, say, a track file)
-        if p.exists():
-            if not p.is_dir():
-                raise SweepError(f"--out {out}{'' if p == out else f': {p}'} is a file, expected a sweep folder")
-            break
+    try:
+        for p in (out, *out.parents):     # the nearest existing one must be a folder (not, say, a track file)
+            if p.exists():
+                if not p.is_dir():
+                    raise SweepError(f"--out {out}{'' if p == out else f': {p}'} is a file, expected a sweep folder")
+                break
+    except OSError as e:   # a name too long, say: the OS refuses the path itself
+        raise SweepError(f"--out {out}: not a usable folder path ({e.strerror or e})") from None
+    from ..tracks import absolute_track
     per_algo = parse_sets(sets, algos)
+    combos = sum(math.prod(map(len, per_algo[a].values())) for a in algos)
+    n = len(datasets) * combos * len(seeds)
+    if n > MAX_TRIALS:   # before they are built: a grid of millions would hang here
+        raise SweepError(f"--seeds/--set: the grid has {n:,} trials ({len(datasets)} dataset(s) x {combos:,} "
+                         f"algorithm/setting combination(s) x {len(seeds)} seed(s)); a sweep takes at most "
+                         f"{MAX_TRIALS:,}")
     # the trials' evaluation track, loaded as train() will: a typo fails here, not in every trial on Ray
     for spec in dict.fromkeys(v for values in per_algo.values() for v in values.get("eval_track", []) if v):
         check_track(spec, f"--set eval_track={spec}")
     trials = []
+    folders: dict[str, Trial] = {}   # each trial its own folder, as the file system sees the name
     for dataset in datasets:
         for algo in algos:
             values = per_algo[algo]
@@ -215,6 +251,8 @@ def build_plan(out: "str | Path", datasets: list[str], algos: list[str], seeds: 
                     flat = {**hw, **fixed, **dict(zip(varied, combo)), "dataset": dataset, "algo": algo,
                             "seed": seed}
                     flat = {k: list(v) if isinstance(v, tuple) else v for k, v in flat.items()}
+                    if flat.get("eval_track"):   # a file by its absolute path: trials run in Ray's working dirs
+                        flat["eval_track"] = absolute_track(flat["eval_track"])
                     t = Trial(dataset, algo, seed, setting, flat)
                     try:
                         t.config(Path(out))
@@ -223,6 +261,15 @@ def build_plan(out: "str | Path", datasets: list[str], algos: list[str], seeds: 
                         hint = (" (to set it for some algorithms only: --set ALGO.KEY=...)"
                                 if len(algos) > 1 else "")
                         raise SweepError(f"--set, trial {t.label}: {msg}{hint}") from None
+                    key = os.path.normpath(t.rel)
+                    if key in folders:   # one would "resume" the other's run, and never train its own values
+                        raise SweepError(f"--datasets/--set: trials {folders[key].label} and {t.label} would share "
+                                         f"the folder {t.rel}; give values (or dataset names) that differ there")
+                    long = next((part for part in key.split(os.sep) if len(part.encode()) > NAME_MAX), None)
+                    if long is not None:
+                        raise SweepError(f"--set: trial {t.label}: its folder name {long[:40]}... is longer than "
+                                         f"{NAME_MAX} bytes; vary fewer settings at once or use shorter values")
+                    folders[key] = t
                     trials.append(t)
     return Plan(out, datasets, algos, seeds, list(sets), cpus_per_trial, trials, command)
 
@@ -252,10 +299,11 @@ def trial_status(plan: Plan, trial: Trial) -> str:
             pass   # a setting since removed or renamed: compared as written, so the difference is named
         diff = [k for k in sorted(set(saved) | set(wanted)) if k not in HARDWARE and saved.get(k) != wanted.get(k)]
         if diff:
-            what = ", ".join(f"{k}={fmt(saved.get(k))} (now {fmt(wanted.get(k))})" for k in diff[:3])
+            what = ", ".join("{}={} (now {})".format(k, *_differ(saved.get(k), wanted.get(k))) for k in diff[:3])
             what += f" and {len(diff) - 3} more" if len(diff) > 3 else ""
             raise SweepError(f"{folder} was run with {what}; a sweep folder keeps each trial's settings: use "
-                             f"another --out, or vary the setting with --set so trials get their own folders")
+                             f"another --out, vary the setting with --set so trials get their own folders, or move "
+                             f"or delete that trial folder")
     report = read_json(folder / "eval.json")
     if report is not None and saved is not None and int(report.get("steps", -1)) >= trial.config(plan.out).total_steps:
         return DONE

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ class Outcome:
     failed: int = 0
     interrupted: bool = False
     failures: list[str] | None = None
+    stuck: list[str] | None = None     # the folders of failed trials a rerun cannot fix (rerun_cannot_fix)
 
 
 def trial_entry(trial: Trial, sweep_dir: Path, record: dict | None = None) -> dict:
@@ -93,18 +95,39 @@ def _clock(seconds: float) -> str:
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
 
+def rerun_cannot_fix(error: BaseException) -> bool:
+    """Whether a trial's exception (as Ray returns it) fails the same way on every rerun: a damaged checkpoint, or
+    settings that conflict with what the trial's folder holds. Its folder must be moved or deleted first."""
+    from ..checkpoint import CheckpointError
+    from ..config import ConfigError
+    return isinstance(getattr(error, "cause", None) or error, (CheckpointError, ConfigError))
+
+
+#: modules whose exceptions carry a one-line message naming the file and the problem: shown without their class
+_OWN = ("learn.", "racecar_env.", "teleop.")
+
+
+def _message(text: str) -> str:
+    """A traceback's last line without the exception's module path: "learn.checkpoint.CheckpointError: X" -> "X"
+    (the project's messages say it all), "torch.OutOfMemoryError: X" -> "OutOfMemoryError: X"."""
+    m = re.match(r"((?:[A-Za-z_]\w*\.)+)([A-Za-z_]\w*): ", text)
+    if not m:
+        return text
+    return text[m.end():] if m.group(1).startswith(_OWN) else text[len(m.group(1)):]
+
+
 def _error_line(trial, log: Path) -> str:
     """The exception of a failed trial in one line: the cause Ray wrapped, else the last line of train.log."""
     try:
         e = trial.get_pickled_error()
         e = getattr(e, "cause", None) or e
         if isinstance(e, BaseException) and type(e).__name__ not in ("RayTaskError", "TuneError"):
-            return f"{type(e).__name__}: {e}".strip()
+            return _message(f"{type(e).__module__}.{type(e).__name__}: {e}".strip())
     except Exception:   # noqa: BLE001 -- only for the message
         pass
     try:
         lines = [ln for ln in log.read_text().splitlines() if ln.strip()]
-        return lines[-1].strip() if lines else "no message"
+        return _message(lines[-1].strip()) if lines else "no message"
     except OSError:
         return "no message"
 
@@ -267,6 +290,7 @@ def run_trials(trials: list[Trial], sweep_dir: Path, datasets: dict, *, cpus_per
         outcome.finished, outcome.failed = len(done), len(errors)
         outcome.failures = [f"{r.config['trial']['label']}: see {r.config['trial']['out']}/train.log"
                             for r in errors]
+        outcome.stuck = [r.config["trial"]["out"] for r in errors if rerun_cannot_fix(r.error)]
         # Tune's own Ctrl-C handling stops the running trials and returns: some never finished
         outcome.interrupted = outcome.finished + outcome.failed < len(trials)
     finally:

@@ -35,7 +35,8 @@ from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from .model import Track, TrackError, parse_track, seg_dist  # noqa: F401 (seg_dist: public here too)
+from .model import (GROUND_HALF_EXTENT, Track, TrackError, parse_track,  # noqa: F401 (seg_dist: public here too)
+                    seg_dist)
 
 GENERATOR_VERSION = 1
 TRAIN_SEEDS = range(0, 1_000_000)          # seeds of training tracks
@@ -182,6 +183,14 @@ def generate(seed: int, config: GeneratorConfig | None = None, *, difficulty: st
         raise TrackError(f"generator: no valid track for seed {seed} after {draws} corner draws; widen the ranges "
                          f"(fewer corners, longer straights, gentler turns, a narrower corridor)")
     turns = np.array(turns)
+    # the road starts at the origin, so "shift the track" (the ground check's advice for a track file) cannot apply:
+    # name the settings that make it reach that far
+    reach = float(np.abs(walls).max()) + t / 2
+    if reach > GROUND_HALF_EXTENT:
+        raise TrackError(f"generator: the track of seed {seed} ({n} corners, {float(np.sum(clear)):.0f} m of "
+                         f"straights) reaches {reach:.0f} m from the origin, past the ground's +-"
+                         f"{GROUND_HALF_EXTENT:g} m: use fewer corners (max_corners, --corners) or shorter straights "
+                         f"(straight, --straight)")
 
     d0 = center[1] - center[0]
     goal_radius = _r(max(cfg.goal_radius, free / 2))

@@ -37,6 +37,10 @@ GROUND_HALF_EXTENT = 98.0
 START_ON_LINE = 0.5        # m: the centre-line's first point lies within this of the start
 START_MARGIN = 0.05        # m the car keeps from every wall at a start pose (the env's own check uses the same)
 START_CLEAR_SHARE = 0.15   # of the jittered start poses must clear the walls (the env draws up to 100: 0.85^100 ~ 1e-7)
+#: m: walls at least this high. The lidar's rays run level at spec.LIDAR_HEIGHT: a lower wall still stops the car but
+#: is invisible to it (every ray reads its full range). The margin covers the car's pitch and bounce.
+MIN_WALL_HEIGHT = spec.LIDAR_HEIGHT + 0.05
+ROUTE_AHEAD = 1.0          # m along the centre-line: the start yaw must face (within 90 deg) the point this far ahead
 
 
 class TrackError(ValueError):
@@ -211,7 +215,11 @@ def parse_track(data: dict, source: str = "<dict>") -> Track:
             raise TrackError(f"track {src}: missing field '{key}' (an object)" if key not in data else
                              f"track {src}: field '{key}' must be an object, got {_short(data[key])}")
     start = Pose(_number(src, data["start"], "x", "start."), _number(src, data["start"], "y", "start."),
-                 _number(src, data["start"], "yaw", "start.", limit=100.0))
+                 _number(src, data["start"], "yaw", "start."))
+    if abs(start.yaw) > math.tau + 1e-9:   # a heading in degrees (90, 180) is the usual mistake
+        raise TrackError(f"track {src}: field 'start.yaw' must be within +-{math.tau:.4f}, got {start.yaw:g}: yaw is "
+                         f"in radians, counter-clockwise from +x ({start.yaw:g} degrees would be "
+                         f"{math.radians(start.yaw):.4f})")
     goal = Goal(_number(src, data["goal"], "x", "goal."), _number(src, data["goal"], "y", "goal."),
                 _number(src, data["goal"], "radius", "goal.", positive=True))
     track = Track(
@@ -224,6 +232,10 @@ def parse_track(data: dict, source: str = "<dict>") -> Track:
         start=start, goal=goal, centerline=centerline, source=source,
         extra={k: v for k, v in data.items() if k not in _CORE_KEYS},
     )
+    if track.wall_height < MIN_WALL_HEIGHT:
+        raise TrackError(f"track {src}: field 'wall_height' must be at least {MIN_WALL_HEIGHT:g} m, got "
+                         f"{track.wall_height:g}: the lidar scans at {spec.LIDAR_HEIGHT:g} m and would not see a "
+                         f"lower wall")
     check_geometry(track)
     return track
 
@@ -344,9 +356,19 @@ def _xy(x: float, y: float) -> str:
     return f"({x:g}, {y:g})"
 
 
+def _route_heading(track: Track) -> float:
+    """Heading (rad) from the start to the centre-line point ROUTE_AHEAD beyond the start's projection: where the
+    route goes from the start, also for a start a little beside or behind the centre-line's first point."""
+    s = track.start
+    line = Centerline(track.centerline)
+    x, y, tangent = line.point_at(line.project(s.x, s.y) + ROUTE_AHEAD)
+    return math.atan2(y - s.y, x - s.x) if math.hypot(x - s.x, y - s.y) > 1e-6 else tangent
+
+
 def check_geometry(track: Track, start_jitter: tuple[float, float] = spec.START_JITTER) -> None:
     """Raise TrackError (one line, naming the field) unless the env can run `track`: the walls on the ground
-    (GROUND_HALF_EXTENT); start and goal within the walls' extent; the car's footprint at the start pose clears the walls by START_MARGIN, and so does at least
+    (GROUND_HALF_EXTENT); start and goal within the walls' extent; the start yaw within 90 deg of the route's
+    direction there; the car's footprint at the start pose clears the walls by START_MARGIN, and so does at least
     START_CLEAR_SHARE of the poses the env's start jitter may draw; the centre-line begins at the start, ends
     inside the goal circle and keeps half the car's width from every wall box all the way (the goal is reachable
     along it); the start is not already inside the goal."""
@@ -371,6 +393,12 @@ def check_geometry(track: Track, start_jitter: tuple[float, float] = spec.START_
         raise TrackError(f"track {src}: field 'goal' {_xy(g.x, g.y)} radius {g.radius:g} does not hold the "
                          f"centre-line's last point {_xy(*line[-1])} ({d1:.2f} m away); the centre-line must end "
                          f"inside the goal")
+    ahead = _route_heading(track)
+    off = abs(math.remainder(s.yaw - ahead, math.tau))
+    if off > math.pi / 2:
+        raise TrackError(f"track {src}: field 'start.yaw' {s.yaw:g} faces {math.degrees(off):.1f} deg away from the "
+                         f"route (the centre-line leaves the start heading {ahead:.4f} rad); yaw is in radians, "
+                         f"counter-clockwise from +x, and must point within 90 deg of the route")
     dpos, dyaw = start_jitter
     reach = g.radius + dpos * math.sqrt(2)
     if math.hypot(g.x - s.x, g.y - s.y) <= reach:
@@ -418,7 +446,8 @@ def check_geometry(track: Track, start_jitter: tuple[float, float] = spec.START_
 def _generated(text: str) -> Track:
     from .generate import generate  # lazy: generate imports this module
     parts = text.split(":")
-    if len(parts) not in (2, 3) or not parts[1].isdigit():
+    # isascii: str.isdigit() also takes "²" (which int() refuses) and "٣" (which int() reads as 3)
+    if len(parts) not in (2, 3) or not (parts[1].isascii() and parts[1].isdigit()):
         raise TrackError(f"generated track '{text}': expected gen:SEED or gen:SEED:DIFFICULTY with SEED an "
                          f"integer >= 0")
     return generate(int(parts[1]), difficulty=parts[2] if len(parts) == 3 else None)
@@ -435,16 +464,17 @@ def load_track(track: "str | Path | dict | Track" = "s_curve") -> Track:
     if isinstance(track, str) and text.startswith("gen:"):
         return _generated(text)
     path = Path(text)
-    if not (path.suffix == ".json" or path.is_file()):
-        path = TRACKS_DIR / f"{text}.json"
+    try:   # every filesystem call inside: a name too long or a folder without access is an OSError too
+        if not (path.suffix == ".json" or path.is_file()):
+            shipped = TRACKS_DIR / f"{text}.json"
+            if not shipped.exists():
+                raise TrackError(f"unknown track '{text}': shipped tracks are {', '.join(shipped_tracks())}, "
+                                 f"or pass a path to a track .json file, or gen:SEED for a generated track")
+            path = shipped
         if not path.exists():
-            raise TrackError(f"unknown track '{text}': shipped tracks are {', '.join(shipped_tracks())}, "
-                             f"or pass a path to a track .json file, or gen:SEED for a generated track")
-    if not path.exists():
-        raise TrackError(f"track file {path} does not exist")
-    if not path.is_file():
-        raise TrackError(f"track {path}: not a file (expected a track .json file)")
-    try:
+            raise TrackError(f"track file {path} does not exist")
+        if not path.is_file():
+            raise TrackError(f"track {path}: not a file (expected a track .json file)")
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
             raise TrackError(f"track {path}: {size} bytes is too large for a track file (at most "
