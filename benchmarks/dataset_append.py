@@ -46,8 +46,8 @@ def synthetic_episode(rng: np.random.Generator, steps: int, track):
 
 def main(argv=None) -> int:
     ap = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--episodes", type=int, default=1000)
-    ap.add_argument("--steps", type=int, default=250, help="steps per episode (default 250)")
+    ap.add_argument("--episodes", type=cli.count, default=1000)
+    ap.add_argument("--steps", type=cli.count, default=250, help="steps per episode (default 250)")
     ap.add_argument("--window", type=int, default=10, help="episodes each side of a checkpoint in its median")
     ap.add_argument("--keep", action="store_true", help="keep the temp dataset folder")
     a = ap.parse_args(argv)

@@ -36,8 +36,10 @@ def cell_tracks(turns, widths, n: int, first_seed: int) -> list:
 
 def agent_for(text: str):
     if text.startswith("autopilot"):
-        from teleop.autopilot import Autopilot
+        from teleop.autopilot import SKILLS, Autopilot
         skill = text.partition(":")[2] or "expert"
+        if skill not in SKILLS:   # checked now: Autopilot() would refuse it only in the first episode
+            raise ValueError(f"{text}: unknown autopilot skill {skill!r}; expected one of {', '.join(SKILLS)}")
         return text, (lambda i: Autopilot("s_curve", skill=skill, seed=i))
     from learn import load_policy
     policy = load_policy(text)
@@ -53,14 +55,19 @@ def main(argv=None) -> int:
     ap = cli.ArgumentParser(description=__doc__.split("\n\n")[0],
                             formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
     ap.add_argument("agents", nargs="+", help="checkpoints (.pt) or autopilot[:skill]")
-    ap.add_argument("--tracks", type=int, default=20, help="tracks (= episodes) per cell (default 20)")
-    ap.add_argument("--workers", default="auto", help="env processes (default auto)")
+    ap.add_argument("--tracks", type=cli.count, default=20, help="tracks (= episodes) per cell (default 20)")
+    ap.add_argument("--workers", type=cli.workers, default="auto", help="env processes (default auto)")
     ap.add_argument("--out", type=Path, default=Path("runs/difficulty"), help="output folder")
     a = ap.parse_args(argv)
+    if a.out.exists() and not a.out.is_dir():
+        ap.error(f"--out {a.out} is a file; expected a folder")
+    try:   # every agent up front: a typo in the last one must not cost the first ones' runs
+        loaded = [agent_for(text) for text in a.agents]
+    except (ValueError, OSError) as e:   # CheckpointError, an unknown skill: one line
+        ap.error(str(e))
     first_seed = TEST_SEEDS.start + 500_000   # held-out tracks, away from the ones `random:test` draws most
     per_seed: dict[str, list] = {}
-    for text in a.agents:
-        label, agent = agent_for(text)
+    for label, agent in loaded:
         grid = np.zeros((len(TURNS), len(WIDTHS)))
         for i, turns in enumerate(TURNS):
             for j, widths in enumerate(WIDTHS):

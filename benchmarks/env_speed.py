@@ -57,8 +57,8 @@ def time_bare(env: RaceCarEnv, actions: np.ndarray, ends: set[int]) -> float:
 
 def main() -> None:
     ap = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--steps", type=int, default=3000, help="env steps per trial (default 3000)")
-    ap.add_argument("--trials", type=int, default=5, help="alternating trials; the best of each is kept")
+    ap.add_argument("--steps", type=cli.count, default=3000, help="env steps per trial (default 3000)")
+    ap.add_argument("--trials", type=cli.count, default=5, help="alternating trials; the best of each is kept")
     args = ap.parse_args()
     env = RaceCarEnv()
     rng = np.random.default_rng(0)

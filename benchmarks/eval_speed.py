@@ -45,9 +45,9 @@ def agents(policy_path: str | None, seeds: list[int]):
 
 def main(argv=None) -> int:
     p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--episodes", type=int, default=8)
-    p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--workers", default="auto")
+    p.add_argument("--episodes", type=cli.count, default=8)
+    p.add_argument("--rounds", type=cli.count, default=3)
+    p.add_argument("--workers", type=cli.workers, default="auto")
     p.add_argument("--policy", default=None, help="a learn checkpoint (default: an untrained actor)")
     p.add_argument("--no-lockstep", action="store_true", help="skip the lockstep mode")
     a = p.parse_args(argv)
@@ -55,6 +55,10 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     seeds = [TEST_SEED + i for i in range(a.episodes)]
     env_kwargs = {"track": "s_curve"}
+    try:   # a bad --policy: one line, before the worker pool starts
+        chosen = agents(a.policy, seeds)
+    except ValueError as e:   # CheckpointError
+        p.error(str(e))
     workers = resolve_workers(a.workers, a.episodes)
     t0 = time.perf_counter()
     pool = EnvPool(env_kwargs, workers)
@@ -63,7 +67,7 @@ def main(argv=None) -> int:
           f"{a.rounds} interleaved rounds, s_curve, seeds {TEST_SEED}+i")
     ratios: dict[str, float] = {}
     try:
-        for name, agent in agents(a.policy, seeds).items():
+        for name, agent in chosen.items():
             modes = {"serial": lambda: run_episodes(env_kwargs, agent, seeds, workers=1),
                      "pool": lambda: pool.run(agent, seeds)}
             if not a.no_lockstep:

@@ -160,7 +160,7 @@ def time_to_90(paths: list[str]) -> None:
 
 def main(argv=None) -> int:
     p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--rounds", type=cli.count, default=5)
     p.add_argument("--threads", type=int, default=1, help="torch threads of both sides (default 1, a sweep "
                    "trial's; a standalone run uses one per CPU)")
     p.add_argument("--fp32", action="store_true", help="both sides in float32 (default: the precision training "
@@ -175,6 +175,12 @@ def main(argv=None) -> int:
     algos = [x for x in a.algos.split(",") if x]
     base = {"out": "-", "precision": "fp32" if a.fp32 else "auto", "device": "cpu", "compile": a.compile}
     base["threads"] = a.threads
+    missing = [r for r in a.runs if not Path(r).is_file()]
+    if missing:   # checked now, not after minutes of benchmarking
+        p.error(f"--runs {missing[0]}: no such eval.json file")
+    if not algos or not set(algos) <= set(UPDATES) or not a.updates > 0:
+        p.error(f"expected --algos among {','.join(UPDATES)} and --updates > 0, got --algos {a.algos!r} "
+                f"--updates {a.updates:g}")
     cfgs = {algo: TrainConfig.build(algo=algo, **base) for algo in algos}
     first = next(iter(cfgs.values()))
     torch.set_num_threads(first.run.threads)

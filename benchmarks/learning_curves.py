@@ -16,6 +16,8 @@ from racecar_env import cli  # noqa: E402
 
 def scalars(run: Path, tag: str) -> tuple[list[int], list[float]]:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    if not (run / "tb").is_dir():   # e.g. a run started without TensorBoard: its eval.json alone
+        return [], []
     acc = EventAccumulator(str(run / "tb"), size_guidance={"scalars": 0})
     acc.Reload()
     if tag not in acc.Tags().get("scalars", []):
@@ -30,6 +32,11 @@ def main(argv=None) -> int:
     p.add_argument("runs", nargs="+", help="LABEL=RUN_DIR")
     p.add_argument("--title", default="")
     a = p.parse_args(argv)
+    for item in a.runs:   # tensorboard's reader raises deep inside on a missing folder
+        label, sep, path = item.partition("=")
+        run = Path(path)
+        if not sep or not label or not ((run / "eval.json").is_file() or (run / "tb").is_dir()):
+            p.error(f"{item!r}: expected LABEL=RUN_DIR with RUN_DIR a learn run folder")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

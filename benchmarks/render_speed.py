@@ -23,24 +23,26 @@ from racecar_env import cli  # noqa: E402
 from racecar_env.evaluation import TEST_SEED  # noqa: E402
 from racecar_env.media import FPS, write_mp4  # noqa: E402
 from racecar_env.render import VIEWS, EpisodeRenderer  # noqa: E402
-from replay import agents  # noqa: E402
+from replay import ReplayError, agents  # noqa: E402
 from replay.session import episode_clips, policy_runs, track_arg  # noqa: E402
 
 
 def main() -> None:
     ap = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--episodes", type=int, default=3)
+    ap.add_argument("--episodes", type=cli.count, default=3)
     ap.add_argument("--view", choices=VIEWS, default="topdown")
-    ap.add_argument("--seed", type=int, default=TEST_SEED)
+    ap.add_argument("--seed", type=cli.seed, default=TEST_SEED)
     ap.add_argument("--track", default="s_curve", help="track for the rollouts (default s_curve)")
     ap.add_argument("--policy", default="autopilot", help="agent to roll out: 'autopilot[:skill]' or a checkpoint")
-    ap.add_argument("--workers", default="1", help="env processes for the rollouts (default 1)")
+    ap.add_argument("--workers", type=cli.workers, default=1, help="env processes for the rollouts (default 1)")
     a = ap.parse_args()
-    spec = agents.resolve(a.policy)
-    track = track_arg(a.track)
-    workers = a.workers if a.workers == "auto" else int(a.workers)
+    try:   # a bad --policy or --track: replay's one line, not a traceback
+        spec = agents.resolve(a.policy)
+        track = track_arg(a.track)
+    except ReplayError as e:
+        ap.error(str(e))
     t0 = time.perf_counter()
-    run = policy_runs([spec], track, [a.seed + i for i in range(a.episodes)], workers=workers, quiet=True)[0]
+    run = policy_runs([spec], track, [a.seed + i for i in range(a.episodes)], workers=a.workers, quiet=True)[0]
     t_roll = time.perf_counter() - t0
     renderer = EpisodeRenderer(a.view)
     clips = episode_clips(renderer, run)

@@ -39,14 +39,14 @@ from racecar_env import cli  # noqa: E402
 def main() -> int:
     p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--algo", default="td3bc", choices=("bc", "td3bc", "cql", "iql"))
-    p.add_argument("--updates", type=int, default=None, help="updates per run, half of them BC pretraining for "
+    p.add_argument("--updates", type=cli.count, default=None, help="updates per run, half of them BC pretraining for "
                    "td3bc/cql/iql (default: the algorithm's own budget)")
     p.add_argument("--eval-every", type=int, default=1000, help="updates between periodic evaluations (default 1000)")
     p.add_argument("--baseline", choices=("cli", "in-process"), default="cli",
                    help="the sequential side: `python -m learn` runs (default) or train() calls in this process")
-    p.add_argument("--seeds", type=int, default=4)
-    p.add_argument("--cpus", type=int, default=2, help="CPUs of the sweep's local Ray")
-    p.add_argument("--episodes", type=int, default=20, help="autopilot episodes in the dataset")
+    p.add_argument("--seeds", type=cli.count, default=4)
+    p.add_argument("--cpus", type=cli.count, default=2, help="CPUs of the sweep's local Ray")
+    p.add_argument("--episodes", type=cli.count, default=20, help="autopilot episodes in the dataset")
     p.add_argument("--test-episodes", type=int, default=None,
                    help="final test episodes per run (default: the learn default)")
     p.add_argument("--keep", action="store_true", help="keep the temp folder (dataset, runs, sweep) at the end")

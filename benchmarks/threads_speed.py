@@ -58,7 +58,7 @@ def rate(algo: str, setting: str, updates: int, cap_s: float) -> tuple[float, st
 def main(argv=None) -> int:
     p = cli.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--algo", default="td3bc", choices=("td3bc", "cql", "iql"))
-    p.add_argument("--updates", type=int, default=1500, help="updates per setting and condition (default 1500)")
+    p.add_argument("--updates", type=cli.count, default=1500, help="updates per setting and condition (default 1500)")
     p.add_argument("--busy", type=int, default=1, help="busy processes beside the loaded condition (default 1)")
     p.add_argument("--cap", type=float, default=20.0, help="seconds at most per setting and condition (default 20)")
     a = p.parse_args(argv)

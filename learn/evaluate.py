@@ -29,6 +29,14 @@ from .tracks import evaluation_track
 
 
 MAX_JITTER = (2.0, 3.1416)   # m, rad: more would start the car anywhere, not near the track's start
+MAX_EPISODES = 10_000        # every episode is kept until the end: 1e11 filled the RAM before the first one ran
+
+
+def _episodes(text: str) -> int:
+    n = cli.count(text)
+    if n > MAX_EPISODES:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to {MAX_EPISODES}, got {text!r}")
+    return n
 
 
 def _jitter(text: str) -> tuple[float, float]:
@@ -40,6 +48,14 @@ def _jitter(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"start jitter must be 0..{MAX_JITTER[0]:g} m and 0..{MAX_JITTER[1]:g} rad, "
                                          f"got {text!r}")
     return m, rad
+
+
+def _env_jitter() -> tuple[float, float]:
+    """The env's default start jitter: --json records the one used (a wider-starts file looked like a default one)."""
+    import inspect
+
+    from racecar_env import RaceCarEnv
+    return tuple(inspect.signature(RaceCarEnv.__init__).parameters["start_jitter"].default)
 
 
 def _output(suffix: str):
@@ -66,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m learn.evaluate", description=doc[0], epilog="\n\n".join(doc[1:]),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("checkpoint", help="a learn checkpoint, e.g. runs/NAME/checkpoints/best.pt")
-    p.add_argument("--episodes", type=cli.count, default=50, help="seeded episodes (default 50)")
+    p.add_argument("--episodes", type=_episodes, default=50,
+                   help=f"seeded episodes (default 50, at most {MAX_EPISODES:,})")
     p.add_argument("--seed", type=cli.seed, default=TEST_SEED, help="seed of episode 0 (default %(default)s)")
     p.add_argument("--track", default=None, help="track: a shipped name, a .json path, gen:SEED, random (training "
                    "range) or random:test (unseen generated tracks); default: what the checkpoint was evaluated on")
@@ -111,7 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if a.json:   # first: cheap, and the numbers matter most
             write_json(a.json, {"checkpoint": str(a.checkpoint), "seed0": a.seed,
-                                "track": track if isinstance(track, str) else track.name, **res.to_dict()})
+                                "track": track if isinstance(track, str) else track.name,
+                                "start_jitter": list(a.start_jitter or _env_jitter()), **res.to_dict()})
             written.append(f"results {a.json}")
         if a.video:
             from racecar_env.media import write_mp4

@@ -23,7 +23,7 @@ from . import spec
 from .physics import FLIP_LIMIT, CarSim
 from .render import Hud, TopDown
 from .tracks import Centerline, Goal, Track, TrackError
-from .tracks.model import line_blocked, wall_boxes
+from .tracks.model import GROUND_HALF_EXTENT, line_blocked, wall_boxes
 from .tracks.source import TrackSource, track_source
 
 DEFAULT_MAX_STEPS = spec.DEFAULT_MAX_STEPS
@@ -32,6 +32,8 @@ WHEEL_RADIUS = 0.05   # m, racecar.urdf's wheel cylinders
 #: ~2.64 m/s (pybullet's collision margin rolls the wheels a little larger). A bound, never a typical speed.
 TOP_SPEED = 1.1 * spec.MAX_WHEEL_SPEED * WHEEL_RADIUS
 RESET_OPTIONS = ("start", "start_jitter", "goal", "track")
+_MAX_FRAME_SIDE = 8192   # px: a render_size side beyond is a typo (a 8192 x 8192 frame is already 200 MB)
+_MAX_JITTER = np.finfo(np.float64).max / 2   # uniform(-j, j) overflows (OverflowError from numpy) beyond this
 
 
 @dataclass(frozen=True)
@@ -69,16 +71,34 @@ class RaceCarEnv(gym.Env):
             raise ValueError(f"goal_mode must be 'fixed' or 'sampled', got {goal_mode!r}")
         if view not in ("topdown", "chase", "both"):
             raise ValueError(f"view must be 'topdown', 'chase' or 'both', got {view!r}")
-        jitter = np.asarray(start_jitter, dtype=np.float64)
-        if jitter.shape != (2,) or not np.all(np.isfinite(jitter)) or np.any(jitter < 0):
+        try:
+            jitter = np.asarray(start_jitter, dtype=np.float64)
+        except (TypeError, ValueError):
+            jitter = np.full(1, np.nan)
+        if jitter.shape != (2,) or not np.all((jitter >= 0) & (jitter <= _MAX_JITTER)):
             raise ValueError(f"start_jitter must be (metres, radians) >= 0, got {start_jitter!r}")
+        if render_size is not None and not (
+                isinstance(render_size, (tuple, list)) and len(render_size) == 2
+                and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and 2 <= v <= _MAX_FRAME_SIDE
+                        for v in render_size)):
+            # (1, 1) rounded to an empty frame (NaN scale deep in the drawing), (1e5, 1e5) asked for a 30 GB frame
+            raise ValueError(f"render_size must be (width, height) in pixels, integers 2..{_MAX_FRAME_SIDE}, "
+                             f"got {render_size!r}")
         if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, (int, np.integer)) \
                 or max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be an integer >= 1, got {max_episode_steps!r}")
+        # checked here, before the physics world exists: a bad reward failed at the first step, dense_reward="no"
+        # turned the progress reward on, a bad trail_length left a built world behind
+        if reward is not None and not isinstance(reward, RewardConfig):
+            raise ValueError(f"reward must be a RewardConfig, got {reward!r}")
+        if dense_reward is not None and not isinstance(dense_reward, (bool, np.bool_)):
+            raise ValueError(f"dense_reward must be True, False or None, got {dense_reward!r}")
+        if isinstance(trail_length, bool) or not isinstance(trail_length, (int, np.integer)) or trail_length < 0:
+            raise ValueError(f"trail_length must be an integer >= 0, got {trail_length!r}")
         self.track_source = track_source(track)
         self.reward_config = reward or RewardConfig()
         if dense_reward is not None:
-            self.reward_config = replace(self.reward_config, dense=dense_reward)
+            self.reward_config = replace(self.reward_config, dense=bool(dense_reward))
         self.start_jitter = (float(jitter[0]), float(jitter[1]))
         self.goal_mode = goal_mode
         self.max_episode_steps = int(max_episode_steps)
@@ -97,7 +117,7 @@ class RaceCarEnv(gym.Env):
         self._closed = False
         self._topdown: TopDown | None = None
         self._window = None
-        self._trail: deque[tuple[float, float]] = deque(maxlen=trail_length)  # recent positions, drawn
+        self._trail: deque[tuple[float, float]] = deque(maxlen=int(trail_length))  # recent positions, drawn
         self._episode_return = 0.0
         self._s = 0.0
         self.sim.place(first.start.x, first.start.y, first.start.yaw)
@@ -110,6 +130,15 @@ class RaceCarEnv(gym.Env):
         "y", "yaw"}} an explicit start pose without jitter (missing keys keep the track's start); {"start_jitter":
         (m, rad)} overrides the jitter for this reset; {"goal": {"x", "y"[, "radius"]}} an explicit goal."""
         self._check_open()
+        self._done = True   # a reset that fails below leaves no episode to step on (its car, goal, track half-set)
+        if seed is not None:
+            # numpy integers are seeds too (np.arange(...) of seeds); gymnasium refuses them, and negative ones, deep
+            # in its seeding code with an error that is not a ValueError
+            if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+                raise ValueError(f"reset seed must be an integer >= 0 or None, got {seed!r}")
+            seed = int(seed)
+        if options is not None and not isinstance(options, dict):
+            raise ValueError(f"reset options must be a dict (keys {', '.join(RESET_OPTIONS)}) or None, got {options!r}")
         super().reset(seed=seed)
         options = dict(options or {})
         unknown = sorted(set(options) - set(RESET_OPTIONS))
@@ -188,6 +217,11 @@ class RaceCarEnv(gym.Env):
         self.sim.close()
         self._closed = True
 
+    def __getstate__(self):
+        # a copy would share this env's pybullet client (and close it when collected): refuse instead
+        raise TypeError("a RaceCarEnv cannot be pickled or copied (it owns a pybullet client): build another with the "
+                        "same arguments (vector envs and EnvPool take the arguments or a factory)")
+
     # --- helpers --------------------------------------------------------------------------------------------------
     @property
     def elapsed_steps(self) -> int:
@@ -242,6 +276,9 @@ class RaceCarEnv(gym.Env):
             g = _pose_option(options["goal"], "goal", ("x", "y", "radius"), {"radius": self.track.goal.radius})
             if g["radius"] <= 0:
                 raise ValueError(f"reset option goal: radius must be > 0, got {g['radius']}")
+            if max(abs(g["x"]), abs(g["y"])) > GROUND_HALF_EXTENT:   # unreachable, and 1e300 overflowed the projection
+                raise ValueError(f"reset option goal ({g['x']:g}, {g['y']:g}) lies off the ground: x and y must be "
+                                 f"within +-{GROUND_HALF_EXTENT:g} m")
             return Goal(g["x"], g["y"], g["radius"])
         if self.goal_mode == "sampled":
             s = self.np_random.uniform(0.3, 1.0) * self.centerline.length
@@ -254,16 +291,21 @@ class RaceCarEnv(gym.Env):
             s = self.track.start
             st = _pose_option(options["start"], "start", ("x", "y", "yaw"), {"x": s.x, "y": s.y, "yaw": s.yaw})
             x, y, yaw = st["x"], st["y"], st["yaw"]
+            self._check_inside(x, y)
             self.sim.place(x, y, yaw)
             if self.sim.touches_wall(0.02):
                 raise ValueError(f"reset option start=({x:.2f}, {y:.2f}, {yaw:.2f}) puts the car in a wall")
+            px, py, _ = self.centerline.point_at(self.centerline.project(x, y))
+            if line_blocked(self._wall_boxes, x, y, px, py):   # beyond a wall: the route would be out of reach
+                raise ValueError(f"reset option start ({x:g}, {y:g}) lies outside the corridor of track "
+                                 f"{self.track.name}: a wall separates it from the centre-line")
             return x, y, yaw
         try:
             dpos, dyaw = (float(v) for v in options.get("start_jitter", self.start_jitter))
         except (TypeError, ValueError):
             raise ValueError(f"reset option start_jitter must be (metres, radians), got "
                              f"{options['start_jitter']!r}") from None
-        if not (math.isfinite(dpos) and math.isfinite(dyaw) and dpos >= 0 and dyaw >= 0):
+        if not (0 <= dpos <= _MAX_JITTER and 0 <= dyaw <= _MAX_JITTER):
             raise ValueError(f"reset option start_jitter must be (metres, radians) >= 0, got ({dpos}, {dyaw})")
         s = self.track.start
         for _ in range(100):  # never spawn touching a wall, nor beyond one (outside the corridor): redraw the jitter
@@ -274,6 +316,14 @@ class RaceCarEnv(gym.Env):
             if not self.sim.touches_wall(0.05) and not line_blocked(self._wall_boxes, s.x, s.y, x, y):
                 return x, y, yaw
         raise ValueError(f"track {self.track.name}: no start pose within jitter {dpos} m clears the walls")
+
+    def _check_inside(self, x: float, y: float) -> None:
+        """Refuse a start option outside the walls' extent, as a track file's start is refused when it loads: off the
+        track the car falls off the ground or the route is out of reach, and observations leave their space."""
+        xmin, ymin, xmax, ymax = self.track.bounds
+        if not (xmin <= x <= xmax and ymin <= y <= ymax):
+            raise ValueError(f"reset option start ({x:g}, {y:g}) lies outside the walls of track {self.track.name} "
+                             f"(they span x {xmin:g}..{xmax:g}, y {ymin:g}..{ymax:g})")
 
     def _observe(self, state) -> dict:
         x, y, yaw, vf, vl, wz, steer, _, _ = state
@@ -306,6 +356,7 @@ class RaceCarEnv(gym.Env):
 
     def render_frame(self, view: str = "topdown", hud: Hud | None = None) -> np.ndarray:
         """A frame of the current state. The env's own HUD shows time, speed and progress unless `hud` is given."""
+        self._check_open()
         x, y, yaw, vf, _, _, steer, _, _ = self.sim.car_state()
         frames = []
         if view in ("topdown", "both"):

@@ -109,8 +109,8 @@ def evaluate(agent, track="s_curve", episodes: int = 50, seed0: int = TEST_SEED,
     workers: 1 = in this process, N = N env processes, "auto" = one per CPU (same episodes either way); or reuse a
     running `pool` (built with the same env arguments). env_kwargs: other RaceCarEnv arguments (e.g. start_jitter).
     """
-    if int(episodes) < 1:
-        raise ValueError(f"episodes must be >= 1, got {episodes}")
+    if isinstance(episodes, bool) or not isinstance(episodes, (int, np.integer)) or episodes < 1:
+        raise ValueError(f"episodes must be an integer >= 1, got {episodes!r}")
     seeds = [seed0 + i for i in range(int(episodes))]
     kwargs = {"track": track, **(env_kwargs or {})}
     if pool is not None:

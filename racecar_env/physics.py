@@ -52,7 +52,9 @@ STEER_FORCE = spec.DRIVE["steer_force"]   # hinge position-control force limit
 CENTER_OFFSET = spec.CAR_CENTER_OFFSET    # m from the URDF base (rear axle) forward to the car centre
 CAR_LENGTH, CAR_WIDTH = 0.52, 0.30   # m, footprint used for drawing
 FLIP_LIMIT = 0.7             # rad of roll or pitch counted as a crash
-VISUAL_CHUNK = 16            # visual shapes per createVisualShapeArray call (pybullet crashes above 16 with colours)
+# shapes per create*ShapeArray call: pybullet keeps only the first 16 of a collision array (silently: the rest were
+# walls the car drove through and the lidar never saw) and crashes above 16 visual shapes with colours
+WALL_CHUNK = 16
 
 
 class _Client(BulletClient):
@@ -97,7 +99,8 @@ class CarSim:
             p.stepSimulation()
         self._rest_z = p.getBasePositionAndOrientation(self.car)[0][2]
         self._settled = p.saveState()   # the car at rest, no walls: every track starts from this
-        self.walls, self._saved = -1, -1
+        self.walls: tuple[int, ...] = ()   # static wall bodies, one per WALL_CHUNK walls
+        self._saved = -1
         self.track = None
         self.set_track(track)
         self._ray_angles = spec.LIDAR_ANGLES
@@ -114,7 +117,7 @@ class CarSim:
         p = self.p
         # remove every wall body first (a state saved with 2 bodies cannot be restored into a world of more); the
         # shapes stay: pybullet refuses removeCollisionShape for a shape a removed body used (~30 KB per swap)
-        if self.walls >= 0:
+        if self.walls:
             p.removeState(self._saved)
         for i in reversed(range(p.getNumBodies())):
             body = p.getBodyUniqueId(i)
@@ -125,7 +128,7 @@ class CarSim:
         self._saved = p.saveState()
         self.track = track
 
-    def _build_walls(self, track: Track) -> int:
+    def _build_walls(self, track: Track) -> tuple[int, ...]:
         p, t, h = self.p, track.wall_thickness, track.wall_height
         half, pos, orn = [], [], []
         for x1, y1, x2, y2 in track.walls:
@@ -134,21 +137,17 @@ class CarSim:
             half.append([length / 2 + t / 2, t / 2, h / 2])
             pos.append([(x1 + x2) / 2, (y1 + y2) / 2, h / 2])
             orn.append(p.getQuaternionFromEuler([0, 0, math.atan2(y2 - y1, x2 - x1)]))
-        n = len(half)
-        col = p.createCollisionShapeArray([pb.GEOM_BOX] * n, halfExtents=half, collisionFramePositions=pos,
-                                          collisionFrameOrientations=orn)
-        # pybullet's createVisualShapeArray crashes (segfault) with rgbaColors for more than 16 shapes: the walls'
-        # visuals go in chunks of 16, the first on the collision body, the rest on visual-only static bodies.
-        vis = []
-        for k in range(0, n, VISUAL_CHUNK):
-            m = min(VISUAL_CHUNK, n - k)
-            vis.append(p.createVisualShapeArray([pb.GEOM_BOX] * m, halfExtents=half[k:k + m],
-                                                visualFramePositions=pos[k:k + m],
-                                                visualFrameOrientations=orn[k:k + m],
-                                                rgbaColors=[[0.75, 0.75, 0.78, 1]] * m))
-        for v in vis[1:]:
-            p.createMultiBody(baseMass=0, baseCollisionShapeIndex=-1, baseVisualShapeIndex=v)
-        return p.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis[0])
+        # one static body per WALL_CHUNK walls (a track of up to 16 walls is one body, as before)
+        bodies = []
+        for k in range(0, len(half), WALL_CHUNK):
+            sl = slice(k, k + WALL_CHUNK)
+            m = len(half[sl])
+            col = p.createCollisionShapeArray([pb.GEOM_BOX] * m, halfExtents=half[sl], collisionFramePositions=pos[sl],
+                                              collisionFrameOrientations=orn[sl])
+            vis = p.createVisualShapeArray([pb.GEOM_BOX] * m, halfExtents=half[sl], visualFramePositions=pos[sl],
+                                           visualFrameOrientations=orn[sl], rgbaColors=[[0.75, 0.75, 0.78, 1]] * m)
+            bodies.append(p.createMultiBody(baseMass=0, baseCollisionShapeIndex=col, baseVisualShapeIndex=vis))
+        return tuple(bodies)
 
     # --- state ----------------------------------------------------------------------------------------------------
     def place(self, x: float, y: float, yaw: float) -> None:
@@ -161,7 +160,7 @@ class CarSim:
         p.resetBaseVelocity(self.car, [0, 0, 0], [0, 0, 0])
 
     def touches_wall(self, margin: float = 0.0) -> bool:
-        return len(self.p.getClosestPoints(self.car, self.walls, margin)) > 0
+        return any(self.p.getClosestPoints(self.car, w, margin) for w in self.walls)
 
     def step(self, steer: float, throttle: float) -> bool:
         """Apply one action for SUBSTEPS physics steps. Returns True (and stops early) on wall contact."""
@@ -175,8 +174,9 @@ class CarSim:
         walls = self.walls
         for _ in range(spec.SUBSTEPS):
             p.stepSimulation()
-            if p.getContactPoints(car, walls):
-                return True
+            for w in walls:
+                if p.getContactPoints(car, w):
+                    return True
         return False
 
     def car_state(self) -> tuple[float, ...]:

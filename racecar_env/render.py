@@ -26,6 +26,7 @@ CAR_FRONT = (255, 210, 120)
 TRAIL = (80, 170, 255)
 TEXT = (235, 235, 235)
 LIDAR = (120, 120, 60)
+MAX_ASPECT = 3.0   # a natural-size canvas is at most 3:1 either way (padded around the track)
 
 
 @dataclass
@@ -55,12 +56,15 @@ class TopDown:
     """Top-down view of one track. `draw()` returns an (H, W, 3) uint8 frame; width and height are even so the frames
     encode to yuv420p H.264 directly.
 
-    Scale: `px_per_m`, reduced if the track would exceed `max_size`; or, with `size=(w, h)`, the track fitted and
-    centred in exactly that canvas (panels of a grid over different tracks all have one size)."""
+    Scale: `px_per_m`, reduced if the track would exceed `max_size` (raised if it would not fill `min_size`); the
+    canvas is at least `min_size` and at most MAX_ASPECT:1, the track centred in it (a tiny track or a long narrow
+    corridor still gets a frame the HUD and banner fit in). Or, with `size=(w, h)`, the track fitted and centred in
+    exactly that canvas (panels of a grid over different tracks all have one size)."""
     track: Track
     px_per_m: float = 40.0
     margin_m: float = 0.4
     max_size: tuple[int, int] = (1280, 960)
+    min_size: tuple[int, int] = (360, 240)
     size: tuple[int, int] | None = None
     _bg: Image.Image = field(init=False, repr=False)
 
@@ -68,11 +72,16 @@ class TopDown:
         xmin, ymin, xmax, ymax = self.track.bounds
         span_x, span_y = xmax - xmin + 2 * self.margin_m, ymax - ymin + 2 * self.margin_m
         box = self.size or self.max_size
-        self.px_per_m = min(self.px_per_m, box[0] / span_x, box[1] / span_y) if self.size is None else \
-            min(box[0] / span_x, box[1] / span_y)
+        fit = min(box[0] / span_x, box[1] / span_y)
         if self.size is None:
+            lo = self.min_size
+            self.px_per_m = min(max(self.px_per_m, min(lo[0] / span_x, lo[1] / span_y)), fit)
             w, h = int(math.ceil(span_x * self.px_per_m)), int(math.ceil(span_y * self.px_per_m))
+            # pad (never stretch) a thin canvas: a 192 m x 0.9 m corridor was a 10 x 960 px strip, HUD clipped
+            w, h = max(w, lo[0], math.ceil(h / MAX_ASPECT)), max(h, lo[1], math.ceil(w / MAX_ASPECT))
             self.size = (w + w % 2, h + h % 2)
+        else:
+            self.px_per_m = fit
         w, h = self.size
         # centre the track in the canvas
         self.x0 = xmin - self.margin_m - (w / self.px_per_m - span_x) / 2

@@ -76,12 +76,19 @@ def run_episode(env: RaceCarEnv, agent, seed: int | None = None, *, options: dic
     if on_step is not None:
         on_step(env)
     while not rec.done:
-        action = np.asarray(agent.act(obs), dtype=np.float32)
+        action = _as_action(agent.act(obs))
         obs, reward, terminated, truncated, info = env.step(action)
         rec.step(action, obs, reward, terminated, truncated, info)
         if on_step is not None:
             on_step(env)
     return rec.finish(_meta(agent, seed, meta), track=env.track)
+
+
+def _as_action(action) -> np.ndarray:
+    try:
+        return np.asarray(action, dtype=np.float32)
+    except (TypeError, ValueError):   # numpy's own message names neither the agent nor what was expected
+        raise ValueError(f"agent.act returned {action!r}: expected 2 numbers (steer, throttle)") from None
 
 
 def _meta(agent, seed, meta) -> dict:
@@ -98,7 +105,10 @@ def available_cpus() -> int:
 
 def resolve_workers(workers: "int | str | None", episodes: int) -> int:
     """"auto"/None = one worker per available CPU, never more than episodes; 1 = serial in this process."""
-    n = available_cpus() if workers in (None, "auto") else int(workers)
+    try:
+        n = available_cpus() if workers in (None, "auto") else int(workers)
+    except (TypeError, ValueError):
+        n = 0
     if n < 1:
         raise ValueError(f"workers must be >= 1 or 'auto', got {workers!r}")
     return max(1, min(n, episodes))
@@ -114,9 +124,8 @@ def run_episodes(env_kwargs: dict, agent, seeds: Sequence[int | None], *, option
         seeded per episode). `on_episode(i, episode)` runs as each finishes (in finishing order when parallel).
     workers: 1 runs here (on `env` if given); more runs that many env processes, "auto" one per CPU.
     """
-    opts = list(options) if options is not None else [None] * len(seeds)
-    if len(opts) != len(seeds):
-        raise ValueError(f"options has {len(opts)} entries for {len(seeds)} seeds")
+    seeds = list(seeds)   # np.arange(n) too: `if seeds` below is ambiguous for an array
+    opts = _options(options, seeds)
     make_agent = agent_factory(agent)
     n = resolve_workers(workers, len(seeds)) if seeds else 1
     if n == 1:
@@ -135,6 +144,13 @@ def run_episodes(env_kwargs: dict, agent, seeds: Sequence[int | None], *, option
                 env.close()
     with EnvPool(env_kwargs, n) as pool:
         return pool.run(agent, list(seeds), opts, meta, on_episode)
+
+
+def _options(options, seeds: list) -> list:
+    opts = list(options) if options is not None else [None] * len(seeds)
+    if len(opts) != len(seeds):
+        raise ValueError(f"options has {len(opts)} entries for {len(seeds)} seeds")
+    return opts
 
 
 def agent_factory(agent) -> Callable[[int], "Agent"]:
@@ -176,9 +192,12 @@ class EnvPool:
     one for all its evaluations, so process start-up is paid once."""
 
     def __init__(self, env_kwargs: dict, workers: int):
+        if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+            raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
         ctx = mp.get_context("spawn")   # no fork: the parent may hold torch threads and pybullet clients
         self._conns, self._procs = [], []
         self._tracks: dict[str, Track] = {}
+        self._owed: set[int] = set()   # workers sent a command whose answer is not read yet
         # Workers ignore Ctrl-C (SIGINT goes to the whole process group): the parent handles it and closes them, so
         # an interrupted run prints no worker tracebacks. A spawned worker starts with its parent's signal mask, so
         # the parent's main thread blocks SIGINT while it starts them: a Ctrl-C during a worker's start-up waits,
@@ -230,15 +249,42 @@ class EnvPool:
     def run(self, agent, seeds: list, options: list | None = None, meta: dict | None = None,
             on_episode: Callable[[int, Episode], None] | None = None) -> list[Episode]:
         """Episodes of `agent` (an Agent, or a factory `i -> Agent`) on seeds[i] / options[i], as run_episodes."""
-        options = list(options) if options is not None else [None] * len(seeds)
+        if not self._conns:
+            raise RuntimeError("this EnvPool is closed: make a new one")
+        seeds = list(seeds)
+        options = _options(options, seeds)
         payload = None if _steer_from_here(agent) else _pickled(agent)
-        if payload is None:
-            make_agent = agent_factory(agent)
-            with one_torch_thread():   # the policy runs here, batched over the workers' observations
-                return self._run_lockstep(make_agent, seeds, options, meta, on_episode)
-        return self._run_whole(payload, seeds, options, meta, on_episode)
+        try:
+            if payload is None:
+                make_agent = agent_factory(agent)
+                with one_torch_thread():   # the policy runs here, batched over the workers' observations
+                    return self._run_lockstep(make_agent, seeds, options, meta, on_episode)
+            return self._run_whole(payload, seeds, options, meta, on_episode)
+        except BaseException as e:
+            # a failed run leaves answers in the pipes that the next run would take for its own (a stale episode
+            # of this run returned as one of the next): read them now, or close the pool if that cannot be done
+            if isinstance(e, Exception):
+                self._drain()
+            elif self._owed:
+                self.close()
+            raise
+
+    def _send(self, w: int, message) -> None:
+        self._conns[w].send(message)
+        self._owed.add(w)
+
+    def _drain(self) -> None:
+        try:
+            for w in sorted(self._owed):
+                self._conns[w].recv()
+            self._owed.clear()
+        except BaseException as e:   # a dead worker, or Ctrl-C while waiting: no run can trust these pipes
+            self.close()
+            if not isinstance(e, (EOFError, OSError)):
+                raise
 
     def _recv(self, w: int):
+        self._owed.discard(w)
         try:
             status, payload = self._conns[w].recv()
         except EOFError:
@@ -265,7 +311,7 @@ class EnvPool:
             if todo:
                 i = todo.popleft()
                 busy[w] = i
-                self._conns[w].send(("episode", (i, seeds[i], options[i], meta)))
+                self._send(w, ("episode", (i, seeds[i], options[i], meta)))
 
         for w in range(self.workers):
             start(w)
@@ -294,7 +340,7 @@ class EnvPool:
             if todo:
                 i = todo.popleft()
                 slots[w] = _Slot(i, make_agent(i))
-                self._conns[w].send(("reset", (seeds[i], options[i])))
+                self._send(w, ("reset", (seeds[i], options[i])))
 
         for w in range(self.workers):
             start(w)
@@ -324,7 +370,7 @@ class EnvPool:
             running = [w for w, slot in enumerate(slots) if slot is not None and slot.recorder is not None]
             for w, action in zip(running, _actions([slots[w] for w in running])):
                 slots[w].action = action
-                self._conns[w].send(("step", action))
+                self._send(w, ("step", action))
         return results  # type: ignore[return-value]
 
     def close(self) -> None:
@@ -338,6 +384,7 @@ class EnvPool:
             if proc.is_alive():
                 proc.kill()
         self._conns, self._procs = [], []
+        self._owed.clear()
 
     def __enter__(self) -> "EnvPool":
         return self
@@ -371,8 +418,8 @@ def _actions(slots: list[_Slot]) -> list[np.ndarray]:
     first = slots[0].agent
     if getattr(first, "batched", False) and all(s.agent is first for s in slots):
         stacked = {k: np.stack([s.obs[k] for s in slots]) for k in OBS_KEYS}
-        return list(np.asarray(first.act(stacked), dtype=np.float32))
-    return [np.asarray(s.agent.act(s.obs), dtype=np.float32) for s in slots]
+        return list(_as_action(first.act(stacked)))
+    return [_as_action(s.agent.act(s.obs)) for s in slots]
 
 
 def _worker(conn, env_kwargs: dict) -> None:

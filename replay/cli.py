@@ -17,9 +17,9 @@ from racecar_env.tracks import load_track
 from . import agents
 from .errors import ReplayError
 from .plot import plot_trajectories
-from .session import (DEFAULT_TRACK, GRID_PAGE, GRID_PANEL, Clip, Run, compare_clips, describe, episode_clips,
-                      load_demos, parse_count, policy_runs, run_grid_clips, several_tracks, start_options,
-                      track_arg, unique_labels)
+from .session import (DEFAULT_TRACK, GRID_PAGE, GRID_PANEL, MAX_EPISODES, Clip, Run, compare_clips, describe,
+                      episode_clips, load_demos, parse_count, policy_runs, run_grid_clips, several_tracks,
+                      start_options, track_arg, unique_labels)
 
 DEFAULT_OUT_ROOT = Path("runs") / "replay"
 # what replay writes into --out: a folder holding any of these already holds replay output
@@ -89,6 +89,12 @@ class ReplayConfig:
     quiet: bool = False
 
 
+def _folder(text: str) -> Path:
+    if not text.strip():   # Path("") is ".": an empty $OUT would scatter the files into the current folder
+        raise argparse.ArgumentTypeError("expected a folder name, got ''")
+    return Path(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = cli.ArgumentParser(prog="python -m replay", formatter_class=argparse.RawDescriptionHelpFormatter,
                                 description="Roll out trained policies (or the autopilot) and play back recorded "
@@ -102,12 +108,13 @@ def build_parser() -> argparse.ArgumentParser:
                            "with --dataset the demo is the first panel")
     p.add_argument("--dataset", metavar="NAME", help="dataset name (e.g. s_expert): play back its demos")
     p.add_argument("--episodes", metavar="N|I,J,..",
-                   help="rollouts: number of episodes (default 5); dataset: indices 0,3,7 or 2-5 (default 0-4)")
-    p.add_argument("--seed", type=cli.seed, default=TEST_SEED,
-                   help="seed of the first rollout episode (default %(default)s: learn's test seeds)")
+                   help=f"rollouts: number of episodes (default 5, at most {MAX_EPISODES}); dataset: indices 0,3,7 or "
+                        f"2-5 (default 0-4)")
+    p.add_argument("--seed", type=cli.seed, default=None,
+                   help=f"seed of the first rollout episode (default {TEST_SEED}: learn's test seeds)")
     p.add_argument("--track", help="track for rollouts: a name, a .json, gen:SEED, random or random:test "
                                    "(default: the checkpoint's evaluation track, else s_curve)")
-    p.add_argument("--out", type=Path, metavar="DIR", help="output folder (default: see below)")
+    p.add_argument("--out", type=_folder, metavar="DIR", help="output folder (default: see below)")
     p.add_argument("--overwrite", action="store_true", help="replace replay output already in --out")
     p.add_argument("--view", choices=VIEWS, default="topdown",
                    help="top-down map (default, fast), pybullet chase camera (~50 ms/frame), or both stacked")
@@ -138,7 +145,13 @@ def parse_args(argv=None) -> ReplayConfig:
                      "writes compare.mp4")
     if a.concat and (a.grid or a.each):
         parser.error("--concat writes one episodes.mp4: it does not go with --grid or --each")
-    return ReplayConfig(a.policy, a.dataset, a.compare, a.episodes, a.seed, a.track, a.out, a.overwrite, a.view,
+    if a.lidar and a.view == "chase":   # it drew nothing: the rays are drawn on the top-down map
+        parser.error("--lidar draws the rays on the top-down map: use it with --view topdown or --view both")
+    if a.dataset and a.seed is not None:   # it was silently ignored: every demo (and rollout beside it) has its own
+        parser.error("--seed does not apply to --dataset: each demo is shown (and, with --compare, driven) from "
+                     "the seed and start it was recorded with")
+    seed = TEST_SEED if a.seed is None else a.seed
+    return ReplayConfig(a.policy, a.dataset, a.compare, a.episodes, seed, a.track, a.out, a.overwrite, a.view,
                         a.grid, a.each, a.concat, a.live, a.lidar, a.workers, a.quiet)
 
 

@@ -34,6 +34,7 @@ DEFAULT_EPISODES = 5
 DEFAULT_TRACK = "s_curve"
 GRID_PANEL = (480, 360)     # top-down panel size when panels show different tracks (every track fitted in it)
 GRID_PAGE = 12              # panels per grid video (4x3); more episodes -> grid_1.mp4, grid_2.mp4, ...
+MAX_EPISODES = 1000         # rollouts per run: every episode is kept (and drawn); 1e11 filled the RAM before one ran
 
 
 def read_dataset(name: str):
@@ -83,8 +84,8 @@ def parse_count(text: str | None) -> int:
     except ValueError:
         raise ReplayError(f"--episodes {text!r}: expected a number of episodes >= 1 (indices like 0,3,7 are for "
                           f"--dataset)") from None
-    if n < 1:
-        raise ReplayError(f"--episodes {text!r}: expected a number of episodes >= 1")
+    if not 1 <= n <= MAX_EPISODES:
+        raise ReplayError(f"--episodes {text!r}: expected a number of episodes from 1 to {MAX_EPISODES}")
     return n
 
 
@@ -92,22 +93,24 @@ def parse_indices(text: str | None, available: int, name: str) -> list[int]:
     """'0,3,7' or '2-5' or '4' -> dataset episode indices; None -> the first DEFAULT_EPISODES. Repeats refused."""
     if text is None:
         return list(range(min(DEFAULT_EPISODES, available)))
-    out: list[int] = []
+    spans: list[tuple[int, int]] = []
     try:
         for part in text.split(","):
             lo, sep, hi = part.strip().partition("-")
-            out.extend(range(int(lo), int(hi) + 1) if sep else [int(lo)])
+            spans.append((int(lo), int(hi) if sep else int(lo)))
     except ValueError:
         raise ReplayError(f"--episodes {text!r}: expected dataset episode indices >= 0 like 0,3,7 or 2-5") from None
-    if not out:
-        raise ReplayError(f"--episodes {text!r}: selects no episodes (a range is low-high, e.g. 2-5)")
-    repeated = sorted({i for i in out if out.count(i) > 1})
-    if repeated:
-        raise ReplayError(f"--episodes {text!r}: episode {', '.join(map(str, repeated))} listed more than once")
-    bad = [i for i in out if not 0 <= i < available]
+    # bounds before expanding: "0-99999999999" was a MemoryError traceback
+    bad = sorted({i for lo, hi in spans if lo <= hi for i in (lo, hi) if not 0 <= i < available})
     if bad:
         raise ReplayError(f"dataset {name} has {available} episodes (0-{available - 1}); "
                           f"--episodes asks for {', '.join(map(str, bad))}")
+    out = [i for lo, hi in spans for i in range(lo, hi + 1)]
+    if not out:
+        raise ReplayError(f"--episodes {text!r}: selects no episodes (a range is low-high, e.g. 2-5)")
+    repeated = sorted(i for i, k in Counter(out).items() if k > 1)
+    if repeated:
+        raise ReplayError(f"--episodes {text!r}: episode {', '.join(map(str, repeated))} listed more than once")
     return out
 
 
@@ -154,6 +157,8 @@ def load_demos(name: str, indices_text: str | None) -> Run:
         ds = read_dataset(name)
     except (ValueError, OSError) as e:  # DatasetError or a damaged file: one line either way
         raise one_line(e) from None
+    if len(ds) == 0:   # --compare with it was an IndexError traceback
+        raise ReplayError(f"dataset {name} holds no episodes: nothing to show")
     indices = parse_indices(indices_text, len(ds), name)
     try:
         episodes = [ds[i] for i in indices]   # a dataset may read (and check) episodes only when asked
@@ -185,6 +190,9 @@ def policy_runs(specs: Sequence[agents.AgentSpec], track: "str | Track", seeds: 
     `note(text)` receives a policy's note when it runs on tracks it was not trained on."""
     env_kwargs = {"track": track}
     opts = list(options) if options is not None else [None] * len(seeds)
+    env = env_defaults()
+    if opts and all(o and "start" in o for o in opts):   # an explicit start pose is never jittered
+        env["start_jitter"] = [0.0, 0.0]
     nums = list(numbers) if numbers is not None else list(range(len(seeds)))
     runs = []
     with Progress(len(specs) * len(seeds), "rollout", "ep", quiet=quiet) as bar:
@@ -195,7 +203,7 @@ def policy_runs(specs: Sequence[agents.AgentSpec], track: "str | Track", seeds: 
             except TrackError as e:
                 raise ReplayError(str(e)) from None
             runs.append(Run(spec.label, spec.text, eps, nums,
-                            {"track": track_info or describe(track), "seeds": list(seeds), "env": env_defaults()}))
+                            {"track": track_info or describe(track), "seeds": list(seeds), "env": env}))
             text = spec.note([e.track for e in eps])
             if text and note is not None:
                 note(text)

@@ -254,6 +254,8 @@ def test_compare_video_has_one_labelled_panel_per_run(datasets_root, checkpoint,
     # every agent started where the demo started: same seed, same track
     assert len({r["per_episode"][0]["seed"] for r in info["runs"]}) == 1
     assert len({r["per_episode"][0]["track_id"] for r in info["runs"]}) == 1
+    # from exactly the demo's start: eval_info.json said the env's default jitter (0.1, 0.1) was used
+    assert [r["env"]["start_jitter"] for r in info["runs"][1:]] == [[0.0, 0.0]] * 2
     frames = decode(tmp_path / "compare.mp4")
     assert len(frames) == max(r["per_episode"][0]["steps"] for r in info["runs"]) + 1 + HOLD
     panel = EpisodeRenderer().size(read_dataset("demo_mix")[0].track)
@@ -457,3 +459,13 @@ def test_compare_of_one_agent_twice_numbers_its_panels(tracks, tmp_path):
                    "--workers", 1, "--out", tmp_path) == 0
     info = json.loads((tmp_path / "eval_info.json").read_text())
     assert [r["label"] for r in info["runs"]] == ["autopilot (expert) #1", "autopilot (expert) #2"]
+
+
+def test_evaluate_json_records_the_start_jitter(checkpoint, tmp_path):
+    """learn.evaluate --json did not say which start jitter it used: a wider-starts result read as a default one."""
+    from learn import evaluate
+    for jitter, want in ((["--start-jitter", "0.3,0.2"], [0.3, 0.2]), ([], [0.1, 0.1])):
+        out = tmp_path / f"e{len(jitter)}.json"
+        assert evaluate.main([str(checkpoint), "--episodes", "1", "--workers", "1", "--quiet", "--json", str(out),
+                              *jitter]) == 0
+        assert json.loads(out.read_text())["start_jitter"] == want
