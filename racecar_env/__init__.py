@@ -18,7 +18,10 @@ from .tracks import Centerline, Track, TrackError, load_track, shipped_tracks  #
 
 ENV_ID = "RaceCar-v0"
 if ENV_ID not in registry:
-    register(id=ENV_ID, entry_point="racecar_env.env:RaceCarEnv", max_episode_steps=spec.DEFAULT_MAX_STEPS)
+    # the time limit is gym.make's TimeLimit alone (the env's own is off): with the env's 1200 as well,
+    # gym.make(ENV_ID, max_episode_steps=1500) still truncated at 1200
+    register(id=ENV_ID, entry_point="racecar_env.env:RaceCarEnv", max_episode_steps=spec.DEFAULT_MAX_STEPS,
+             kwargs={"max_episode_steps": None})
 
 _LAZY = {"RaceCarEnv": "env", "RewardConfig": "env", "Hud": "render", "TopDown": "render"}
 

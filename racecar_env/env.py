@@ -51,7 +51,7 @@ class RaceCarEnv(gym.Env):
     def __init__(self, track: "str | dict | Track | TrackSource" = "s_curve", render_mode: str | None = None, *,
                  reward: RewardConfig | None = None, dense_reward: bool | None = None,
                  start_jitter: tuple[float, float] = spec.START_JITTER, goal_mode: str = "fixed",
-                 max_episode_steps: int = DEFAULT_MAX_STEPS, view: str = "topdown", trail_length: int = 400,
+                 max_episode_steps: int | None = DEFAULT_MAX_STEPS, view: str = "topdown", trail_length: int = 400,
                  render_size: tuple[int, int] | None = None):
         """
         track: a shipped track name (racecar_env.shipped_tracks()), a path to a track JSON file, the JSON content
@@ -61,6 +61,9 @@ class RaceCarEnv(gym.Env):
         reward / dense_reward: reward settings; dense_reward=False switches off the progress term.
         start_jitter: (metres, radians) uniform jitter of the start pose at reset; (0, 0) for an exact start.
         goal_mode: "fixed" (the track's goal) or "sampled" (a goal drawn along the centre-line at each reset).
+        max_episode_steps: steps before `truncated`; None = no limit of the env's own. `gym.make` registers None
+            and enforces its own `max_episode_steps` (default 1200) with a TimeLimit wrapper, so
+            `gym.make("RaceCar-v0", max_episode_steps=1500)` really allows 1500 steps.
         view: "topdown", "chase" (pybullet camera behind the car) or "both" (stacked) for rgb_array frames.
         render_size: (w, h) of top-down frames, every track fitted in it (a window that shows a new track each
             episode); default: each track at 40 px/m.
@@ -84,9 +87,9 @@ class RaceCarEnv(gym.Env):
             # (1, 1) rounded to an empty frame (NaN scale deep in the drawing), (1e5, 1e5) asked for a 30 GB frame
             raise ValueError(f"render_size must be (width, height) in pixels, integers 2..{_MAX_FRAME_SIDE}, "
                              f"got {render_size!r}")
-        if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, (int, np.integer)) \
-                or max_episode_steps < 1:
-            raise ValueError(f"max_episode_steps must be an integer >= 1, got {max_episode_steps!r}")
+        if max_episode_steps is not None and (isinstance(max_episode_steps, bool) or not isinstance(
+                max_episode_steps, (int, np.integer)) or max_episode_steps < 1):
+            raise ValueError(f"max_episode_steps must be an integer >= 1 or None, got {max_episode_steps!r}")
         # checked here, before the physics world exists: a bad reward failed at the first step, dense_reward="no"
         # turned the progress reward on, a bad trail_length left a built world behind
         if reward is not None and not isinstance(reward, RewardConfig):
@@ -101,7 +104,7 @@ class RaceCarEnv(gym.Env):
             self.reward_config = replace(self.reward_config, dense=bool(dense_reward))
         self.start_jitter = (float(jitter[0]), float(jitter[1]))
         self.goal_mode = goal_mode
-        self.max_episode_steps = int(max_episode_steps)
+        self.max_episode_steps = None if max_episode_steps is None else int(max_episode_steps)
         self.render_mode = render_mode
         self.view = view
         self.render_size = None if render_size is None else (int(render_size[0]) // 2 * 2, int(render_size[1]) // 2 * 2)
@@ -190,7 +193,7 @@ class RaceCarEnv(gym.Env):
         if crashed:
             reward -= cfg.crash_penalty
         terminated = success or crashed
-        truncated = (not terminated) and self._steps >= self.max_episode_steps
+        truncated = (not terminated) and self.max_episode_steps is not None and self._steps >= self.max_episode_steps
         self._done = terminated or truncated
         self._episode_return += reward
         self._trail.append((x, y))
@@ -235,10 +238,11 @@ class RaceCarEnv(gym.Env):
     def _check_time_limit(self, track: Track) -> None:
         """Raise TrackError (one line) if `track`'s centre-line is longer than the car can drive at TOP_SPEED within
         the time limit: every episode would time out. A limit set below the default is taken as deliberate (short
-        truncated episodes for tests, quick demos): then the track need only fit the default limit."""
+        truncated episodes for tests, quick demos): then the track need only fit the default limit. With no limit of
+        the env's own (None: gym.make's TimeLimit wrapper holds it, unseen here) there is nothing to check."""
         length = Centerline(track.centerline).length
         need = math.ceil(length / TOP_SPEED / spec.CONTROL_DT)
-        if need > max(self.max_episode_steps, DEFAULT_MAX_STEPS):
+        if self.max_episode_steps is not None and need > max(self.max_episode_steps, DEFAULT_MAX_STEPS):
             where = track.source if track.source not in ("<dict>", "generated") else track.name
             limit = self.max_episode_steps
             raise TrackError(f"track {where}: its centre-line is {length:.1f} m long, which takes at least {need} "

@@ -67,7 +67,7 @@ def format_summary(s: dict) -> str:
     lines = [
         f"dataset   {s['id']}",
         f"path      {s['path']}",
-        f"health    " + ("ok (every episode's checksums verified)" if not s["problems"] else
+        "health    " + ("ok (every episode's checksums verified)" if not s["problems"] else
                          f"DAMAGED: {len(s['problems'])} problem(s); the numbers below cover the "
                          f"{s['readable']} readable episodes"),
         *[f"  ! {p}" for p in s["problems"][:20]],

@@ -131,6 +131,20 @@ def test_time_limit_truncates_not_terminates():
     assert [made.step([0, 0])[3] for _ in range(3)] == [False, False, True]
 
 
+def test_gym_make_time_limit_is_the_one_asked_for():
+    """gym.make(max_episode_steps=1500) wrapped a TimeLimit(1500) around an env that truncated at its own 1200."""
+    for asked, want in ((1500, 1500), (None, 1200)):
+        made = gym.make("RaceCar-v0", **({} if asked is None else {"max_episode_steps": asked}))
+        made.reset(seed=0)
+        steps, truncated = 0, False
+        while not truncated:
+            _, _, terminated, truncated, _ = made.step([0.0, 0.0])   # standing still: only the limit ends it
+            assert not terminated
+            steps += 1
+        assert steps == want
+        made.close()
+
+
 def test_random_action_fuzz_no_nan_no_tunnelling():
     """20,000 random steps across resets: finite observations, car never outside the walls' bounding box."""
     env = RaceCarEnv()
