@@ -19,7 +19,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from racecar_env import cli
+from racecar_env import cli, spec
 from racecar_env.evaluation import TEST_SEED, evaluate
 from racecar_env.files import write_json
 from racecar_env.progress import Progress
@@ -48,14 +48,6 @@ def _jitter(text: str) -> tuple[float, float]:
         raise argparse.ArgumentTypeError(f"start jitter must be 0..{MAX_JITTER[0]:g} m and 0..{MAX_JITTER[1]:g} rad, "
                                          f"got {text!r}")
     return m, rad
-
-
-def _env_jitter() -> tuple[float, float]:
-    """The env's default start jitter: --json records the one used (a wider-starts file looked like a default one)."""
-    import inspect
-
-    from racecar_env import RaceCarEnv
-    return tuple(inspect.signature(RaceCarEnv.__init__).parameters["start_jitter"].default)
 
 
 def _output(suffix: str):
@@ -126,10 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{policy.label} {a.checkpoint}: {res.line()}")
     written = []
     try:
-        if a.json:   # first: cheap, and the numbers matter most
+        if a.json:   # first: cheap, and the numbers matter most; with the jitter used (wider starts must show)
             write_json(a.json, {"checkpoint": str(a.checkpoint), "seed0": a.seed,
                                 "track": track if isinstance(track, str) else track.name,
-                                "start_jitter": list(a.start_jitter or _env_jitter()), **res.to_dict()})
+                                "start_jitter": list(a.start_jitter or spec.START_JITTER), **res.to_dict()})
             written.append(f"results {a.json}")
         if a.video:
             from racecar_env.media import write_mp4

@@ -10,12 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from racecar_env.tracks import Track
-from racecar_env.tracks.source import RANDOM, TrackSource, track_source
-
-
-def is_random(spec: str) -> bool:
-    """random, random:POOL[:DIFFICULTY] (track_source's test): a road drawn per episode, not a track to load."""
-    return spec == RANDOM or spec.startswith(RANDOM + ":")
+from racecar_env.tracks.source import TrackSource, is_random_spec, track_source
 
 
 def check_source(spec: str) -> TrackSource:
@@ -37,7 +32,7 @@ def evaluation_track(spec: str) -> "str | Track":
 
 def absolute_track(spec: str) -> str:
     """`spec` with a track file named by its absolute path; a shipped name, gen:SEED and a random spec as given."""
-    if is_random(spec) or spec.startswith("gen:"):
+    if is_random_spec(spec) or spec.startswith("gen:"):
         return spec
     path = Path(spec)
     try:

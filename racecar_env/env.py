@@ -112,7 +112,7 @@ class RaceCarEnv(gym.Env):
         self.action_space = spec.action_space()
 
         first = self.track_source.draw(np.random.default_rng(0))   # drawable before reset()
-        self._check_time_limit(first)   # before the physics world exists: nothing to clean up
+        self._set_route(first)   # checked before the physics world exists: nothing to clean up
         self.sim = CarSim(first)
         self._set_track(first)
         self._steps = 0
@@ -235,12 +235,20 @@ class RaceCarEnv(gym.Env):
         if self._closed:
             raise RuntimeError("this RaceCarEnv is closed: make a new one")
 
-    def _check_time_limit(self, track: Track) -> None:
-        """Raise TrackError (one line) if `track`'s centre-line is longer than the car can drive at TOP_SPEED within
-        the time limit: every episode would time out. A limit set below the default is taken as deliberate (short
-        truncated episodes for tests, quick demos): then the track need only fit the default limit. With no limit of
-        the env's own (None: gym.make's TimeLimit wrapper holds it, unseen here) there is nothing to check."""
-        length = Centerline(track.centerline).length
+    def _set_route(self, track: Track) -> None:
+        """The centre-line and wall boxes of `track`, built (and checked against the time limit) once per track."""
+        if getattr(self, "_centerline_of", None) == track.track_id:
+            return
+        centerline = Centerline(track.centerline)
+        self._check_time_limit(track, centerline.length)
+        self.centerline, self._centerline_of, self._wall_boxes = centerline, track.track_id, wall_boxes(track)
+
+    def _check_time_limit(self, track: Track, length: float) -> None:
+        """Raise TrackError (one line) if `track`'s centre-line (`length` m) is longer than the car can drive at
+        TOP_SPEED within the time limit: every episode would time out. A limit set below the default is taken as
+        deliberate (short truncated episodes for tests, quick demos): then the track need only fit the default limit.
+        With no limit of the env's own (None: gym.make's TimeLimit wrapper holds it, unseen here) there is nothing
+        to check."""
         need = math.ceil(length / TOP_SPEED / spec.CONTROL_DT)
         if self.max_episode_steps is not None and need > max(self.max_episode_steps, DEFAULT_MAX_STEPS):
             where = track.source if track.source not in ("<dict>", "generated") else track.name
@@ -252,14 +260,9 @@ class RaceCarEnv(gym.Env):
 
     def _set_track(self, track: Track) -> None:
         """Make `track` the current one (walls swapped only when it changes)."""
-        if track is not getattr(self, "track", None):
-            self._check_time_limit(track)
+        self._set_route(track)   # first: a track that fails its check leaves the current one in place
         self.track = track
         self.sim.set_track(track)
-        if getattr(self, "_centerline_of", None) != track.track_id:
-            self.centerline = Centerline(track.centerline)
-            self._centerline_of = track.track_id
-            self._wall_boxes = wall_boxes(track)
         self.goal = track.goal
         self._goal_s = max(self.centerline.project(self.goal.x, self.goal.y), 1e-6)
 

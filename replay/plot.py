@@ -17,12 +17,12 @@ from matplotlib.patches import Circle, Polygon  # noqa: E402
 from racecar_env import spec  # noqa: E402
 from racecar_env.episode import OUTCOMES, Episode  # noqa: E402
 from racecar_env.files import atomic_path  # noqa: E402
+from racecar_env.render import MAX_ASPECT  # noqa: E402  (the videos' cap: a long narrow track still gives a sane map)
 from racecar_env.tracks import Track  # noqa: E402
 
 OUTCOME_COLORS = dict(zip(OUTCOMES, ("#2ca02c", "#d62728", "#ff9f1a", "#8c8c8c")))
 START, GOAL = "#1f3b73", "#2ca02c"
 MAX_COLS = 6
-MAX_ASPECT = 3.0   # a map's height / width is kept within 1/this..this: a long narrow track still gives a sane picture
 
 
 def _draw_track(ax, track: Track, labels: bool) -> None:

@@ -26,6 +26,7 @@ from racecar_env import RaceCarEnv, spec  # noqa: E402
 from racecar_env.episode import EpisodeRecorder  # noqa: E402
 from racecar_env.storage import DatasetWriter  # noqa: E402
 from racecar_env.render import Hud, control_bars  # noqa: E402
+from racecar_env.tracks.source import is_random_spec  # noqa: E402
 
 from .gamepad import GamepadConfig, GamepadDriver, NoGamepadError  # noqa: E402
 from .keyboard import KeyboardDriver, forward_speed, is_focus_loss  # noqa: E402
@@ -346,10 +347,6 @@ HELP_FONT_PX = 20
 RANDOM_TRACK_FRAME = (960, 720)
 
 
-def is_random_track(track) -> bool:
-    return isinstance(track, str) and (track == "random" or track.startswith("random:"))
-
-
 def help_height() -> int:
     return 8 + HELP_FONT_PX * len(HELP_LINES)
 
@@ -414,7 +411,8 @@ def run_window_session(args) -> int:
     driver = make_driver(args.driver)
     max_steps = getattr(args, "max_episode_steps", None)
     # a new track every episode (--track random): one fixed frame size, each track fitted in it
-    env = RaceCarEnv(track=args.track, render_size=RANDOM_TRACK_FRAME if is_random_track(args.track) else None,
+    random_track = isinstance(args.track, str) and is_random_spec(args.track)
+    env = RaceCarEnv(track=args.track, render_size=RANDOM_TRACK_FRAME if random_track else None,
                      **({} if max_steps is None else {"max_episode_steps": max_steps}))
     try:
         screen = open_window(env.topdown().size, getattr(args, "scale", None),
