@@ -216,14 +216,18 @@ class CQL:
                 target_q = self.critic_target(b.next_obs, next_a[:, 0]).min(0).values
             target = reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination
         # one critic pass over [data action | n random | n current-policy | n next-policy] actions per state
-        rand_a = torch.rand(B, n, ACT_DIM, device=b.obs.device) * 2 - 1
-        all_a = torch.cat([b.action.unsqueeze(1), rand_a, cur_a.detach(), next_a.detach()], dim=1)
+        # (proposal "uniform": [data action | 3n random], the same pass size)
+        mixed = c.cql_proposal == "mixed"
+        rand_a = torch.rand(B, n if mixed else 3 * n, ACT_DIM, device=b.obs.device) * 2 - 1
+        sampled = [rand_a, cur_a.detach(), next_a.detach()] if mixed else [rand_a]
+        all_a = torch.cat([b.action.unsqueeze(1), *sampled], dim=1)
         q_all = self.critic(b.obs, all_a)   # (2, B, 1 + 3n)
         q_data = q_all[:, :, 0]
         td_loss = (q_data - target).pow(2).mean(1).sum()
         q_pen = calibrated(q_all, c.reward_scale * b.mc_return, n + 1) if c.cql_calibrated else q_all
-        log_density = torch.cat([torch.full((B, n), self.log_uniform_density, device=b.obs.device),
-                                 cur_logp.detach(), next_logp.detach()], dim=1)   # the three proposals
+        log_density = torch.full((B, rand_a.shape[1]), self.log_uniform_density, device=b.obs.device)
+        if mixed:   # the three proposals
+            log_density = torch.cat([log_density, cur_logp.detach(), next_logp.detach()], dim=1)
         if c.cql_importance_sample:
             gap = cql_penalty(q_pen[:, :, 1:], log_density, q_data, c.cql_temperature)   # (2,)
         else:   # every sampled action (and the data's) weighs alike: the policy's own actions are pushed down
@@ -250,7 +254,10 @@ class CQL:
         self.critic_opt.step()
         soft_update(self.critic_target, self.critic, c.tau)
         with torch.no_grad():
-            q_rand, q_cur = q_all[:, :, 1:n + 1].mean(), q_all[:, :, n + 1:2 * n + 1].mean()
+            q_rand = q_all[:, :, 1:rand_a.shape[1] + 1].mean()
+            # Q at the policy's samples: from the penalty's pass, or (uniform proposal) the actor loss's
+            q_cur = q_all[:, :, n + 1:2 * n + 1].mean() if mixed else \
+                self.critic(b.obs, pi.detach()).min(0).values.mean() if pretrain else q_pi.detach().mean()
         return {"loss/actor": actor_loss.detach(), "loss/critic": critic_loss.detach(), "loss/td": td_loss.detach(),
                 "cql/penalty": gap.detach().mean(), "cql/weight": weight, "q/data": q_data.detach().mean(),
                 "q/policy": q_cur, "q/random": q_rand, "q/target": target.mean(), "alpha": alpha,

@@ -130,6 +130,12 @@ class CQLConfig(CriticDrivenConfig):
     cql_calibrated: bool = opt(False, "Cal-QL (Nakamoto et al. 2023): the penalty does not push Q at the policy's "
                                        "sampled actions below the recorded drive's discounted reward-to-go, so "
                                        "conservatism cannot sink Q under what the data earned")
+    cql_proposal: str = opt("mixed", "where the soft maximum's sampled actions come from: mixed = the paper's and "
+                                     "CORL's n uniform + n policy at s + n policy at s'; uniform = 3n uniform "
+                                     "actions only (no floor from policy samples sitting on the data's action, "
+                                     "but on keyboard-sloppy data the actor found bumps between the samples: "
+                                     "learn/README.md)",
+                            choices=("mixed", "uniform"))
     cql_n_actions: int = opt(10, "sampled actions per state and proposal (uniform, policy at s, policy at s') for "
                                  "the soft maximum", lo=1)
     temperature_lr: float = opt(3e-4, "entropy temperature learning rate (tuned in the CQL phase only; 3e-3 let "
@@ -140,6 +146,10 @@ class CQLConfig(CriticDrivenConfig):
                                lo=0, hi=1)
     init_temperature: float = opt(0.02, "entropy temperature of the BC warm-up and the start of the CQL phase "
                                         "(in the units of Q: rewards here are ~0.1 a step)", lo=0, lo_open=True)
+
+    def __post_init__(self):
+        if self.cql_calibrated and self.cql_proposal == "uniform":
+            raise ConfigError("cql_calibrated bounds Q at the policy's sampled actions; cql_proposal=uniform has none")
 
 
 @dataclass(kw_only=True)

@@ -37,6 +37,11 @@ START_JITTER = (0.1, 0.1)         # m, rad: the env's default uniform jitter of 
 # racecar.urdf's collision shapes at rest span x -0.219..0.247, y -0.147..0.147; rounded outwards. A track's start
 # is checked against it when the track is loaded (racecar_env.tracks.model), so a bad start never reaches the env.
 CAR_FOOTPRINT = (-0.22, 0.25, 0.15)
+# Revisions of the simulation that change what a recording holds without changing the observation layout. Stored in
+# every dataset as racecar_physics (none = 1). 2: every wall collides and is seen by the lidar (before, pybullet kept
+# only the first PHYSICS_1_WALLS walls of a track: the car drove through the rest; tracks with fewer are unchanged).
+PHYSICS_REVISION = 2
+PHYSICS_1_WALLS = 16
 
 # --- sensors ----------------------------------------------------------------------------------------------------
 LIDAR_RAYS = 17

@@ -26,8 +26,9 @@ A track-table file is named by its content hash (`Track.track_id`), which is ver
 
 Dataset metadata: `racecar_format` (this layout's version), `racecar_obs_layout_id` (spec.OBS_LAYOUT_ID at
 recording time; another one is refused with the command that re-records the dataset), `racecar_tracks` (how many
-tracks its episodes use); env_spec is RaceCar-v0 with kwargs {"track": <the track's JSON content>} when the
-episodes use one track, {"track": "random"} otherwise. Spaces come from `spec`: no physics world is ever built.
+tracks its episodes use), `racecar_physics` (spec.PHYSICS_REVISION at recording; a dataset of an older revision is
+refused only if that revision changed its episodes); env_spec is RaceCar-v0 with kwargs {"track": <the track's
+JSON content>} when the episodes use one track, {"track": "random"} otherwise. Spaces come from `spec`: no physics world is ever built.
 
 Durability. `DatasetWriter.add` costs the same at episode 10 and 10,000 (nothing existing is rewritten):
     1. if the episode's track is new to the dataset: write data/tracks/<track_id>.json (temp + fsync + rename +
@@ -223,6 +224,26 @@ def _check_usable(did: str, name: str, path: Path, meta: dict) -> None:
                        f"--episodes N (after moving {path} away)")
 
 
+def _check_physics(did: str, name: str, path: Path, meta: dict) -> None:
+    """Refuse a dataset recorded by an older simulation where that changed its episodes: before physics revision 2
+    walls 17+ of a track had no collision and no lidar, so only tracks with more walls than that are affected."""
+    if meta.get("racecar_physics", 1) >= spec.PHYSICS_REVISION:
+        return
+    tracks = sorted((path / "data" / TRACKS_DIR).glob("*.json"))
+    affected = 0
+    for f in tracks:
+        try:
+            affected += len(_read_json(f)["walls"]) > spec.PHYSICS_1_WALLS
+        except (OSError, ValueError, KeyError, TypeError):
+            continue   # a damaged track file is reported by check() when its episodes are read
+    if affected:
+        raise DatasetError(f"dataset {did}: recorded before every wall collided (physics revision "
+                           f"{meta.get('racecar_physics', 1)}, this code {spec.PHYSICS_REVISION}): {affected} of its "
+                           f"{len(tracks)} tracks have more than {spec.PHYSICS_1_WALLS} walls, and walls 17 and later "
+                           f"of those neither stopped the car nor showed in its lidar; re-record it: {record_hint(name)} --track random "
+                           f"--episodes N (after moving {path} away)")
+
+
 def _scan_episode_folders(data_dir: Path) -> list[int]:
     """Indices of the committed episode folders (data/<i>/), sorted; hidden temp folders are not episodes."""
     out = []
@@ -266,6 +287,7 @@ def _new_dataset_metadata(did: str) -> dict:
         "racecar_format": FORMAT_VERSION,
         "racecar_obs_layout_id": spec.OBS_LAYOUT_ID,
         "racecar_tracks": 0,
+        "racecar_physics": spec.PHYSICS_REVISION,
     }
 
 
@@ -615,6 +637,7 @@ def _open(name: str) -> RaceCarDataset:
                            f"MINARI_DATASETS_PATH)")
     meta = _read_dataset_metadata(did, data_dir)
     _check_usable(did, name, path, meta)
+    _check_physics(did, name, path, meta)
     return RaceCarDataset(name, did, path, meta, _scan_episode_folders(data_dir))
 
 
@@ -756,7 +779,8 @@ class DatasetWriter:
         self.episodes = len(metas)
         self.steps = sum(self._steps)
         if (self._meta.get("total_episodes") != self.episodes or self._meta.get("total_steps") != self.steps
-                or self._meta.get("racecar_tracks") != len(self._track_counts)):
+                or self._meta.get("racecar_tracks") != len(self._track_counts)
+                or self._meta.get("racecar_physics") != spec.PHYSICS_REVISION):
             self._write_metadata()  # a kill between an episode's commit and the metadata update
 
     @property
@@ -771,8 +795,9 @@ class DatasetWriter:
             self._meta["env_spec"] = _env_spec_json(self._tracks[env_key] if len(ids) == 1 else None)
             self._env_key = env_key
         size = self._total_bytes + 1000 * (self.episodes + len(ids))  # + ~1 kB of JSON per episode and track
+        # racecar_physics: an older dataset that passed _check_physics holds no episode the revision changed
         self._meta.update(total_episodes=self.episodes, total_steps=self.steps, racecar_tracks=len(ids),
-                          dataset_size=round(size / 1e6, 1))
+                          dataset_size=round(size / 1e6, 1), racecar_physics=spec.PHYSICS_REVISION)
         _write_json_durable(self.data_dir / METADATA_FILE, self._meta)
 
     def _check_open(self) -> None:

@@ -689,3 +689,33 @@ def test_empty_dataset_is_removed_only_by_the_writer_that_created_it(root):
         with pytest.raises(DatasetError) as e:
             whole()
         assert str(e.value) == expected
+
+
+def _drop_physics_revision(root, name) -> Path:
+    """Make a dataset look as if recorded before racecar_physics existed (revision 1)."""
+    meta_path = data_dir(root, name) / "metadata.json"
+    meta = json.loads(meta_path.read_text())
+    assert meta.pop("racecar_physics") == spec.PHYSICS_REVISION
+    meta_path.write_text(json.dumps(meta))
+    return meta_path
+
+
+def test_dataset_from_before_every_wall_collided_is_refused_only_where_it_changed(root):
+    long_road = load_track("gen:1837575:hard")   # more walls than revision 1 gave collision shapes
+    assert len(long_road.walls) > spec.PHYSICS_1_WALLS >= len(load_track("s_curve").walls)
+    write("roads", synthetic(1, track="gen:1837575:hard") + synthetic(1))
+    write("scurve", synthetic(2))
+    _drop_physics_revision(root, "roads")
+    meta_path = _drop_physics_revision(root, "scurve")
+    for open_it in (load_dataset, DatasetWriter):
+        with pytest.raises(DatasetError) as e:
+            open_it("roads")
+        msg = str(e.value)
+        assert "\n" not in msg and msg.startswith("dataset racecar/roads-v0: recorded before every wall collided")
+        assert "1 of its 2 tracks have more than 16 walls, and walls 17 and later" in msg and "re-record it: python -m teleop" in msg
+    assert {r["id"]: r for r in list_datasets()}["racecar/roads-v0"]["health"] == "unusable"
+    # the S track's 10 walls all collided before too: its episodes are today's, so it loads, and an append stamps it
+    assert len(load_dataset("scurve")) == 2
+    write("scurve", synthetic(1, seed=1))
+    assert json.loads(meta_path.read_text())["racecar_physics"] == spec.PHYSICS_REVISION
+    assert len(load_dataset("scurve")) == 3

@@ -599,3 +599,39 @@ def test_a_damaged_checkpoint_is_reported_as_a_folder_to_clear(sweep, tmp_path, 
     assert lines[-1].endswith(f"1 trial(s) failed in a way a rerun cannot fix (a damaged checkpoint, or settings "
                               f"that conflict with the trial's folder; see its train.log): move or delete "
                               f"{s1.resolve()}, then rerun the command"), lines[-1]
+
+
+@pytest.mark.slow   # a one-trial Ray sweep stopped by Ctrl-C (~30 s)
+def test_ctrl_c_stops_a_sweep_says_so_at_once_and_prints_the_command_that_continues(datasets_root, tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from conftest import python_with_ctrl_c
+    out = tmp_path / "interrupted"
+    args = ["-m", "learn.sweep", "--datasets", "tiny_sweep", "--algos", "bc", "--seeds", "0", "--cpus", "1",
+            "--set", "steps=10000000", "--set", "eval_every=0", "--set", "hidden=64,64", "--out", str(out)]
+    env = {**os.environ, "MINARI_DATASETS_PATH": str(datasets_root), "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen(python_with_ctrl_c(*args), cwd=Path(__file__).resolve().parent.parent, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = out / "trials" / "tiny_sweep" / "bc" / "s0" / "train.log"
+    try:
+        deadline = time.monotonic() + 120
+        while not (log.is_file() and "starting at step" in log.read_text()):   # the trial is training
+            assert proc.poll() is None and time.monotonic() < deadline, "the trial never started"
+            time.sleep(0.5)
+        t0 = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        text, _ = proc.communicate(timeout=90)
+        stopped_after = time.monotonic() - t0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, text
+    assert "stopping: the running trials are being stopped" in text
+    assert "interrupted: every finished trial is kept" in text and f"--out {out}" in text
+    assert "Traceback" not in text
+    assert stopped_after < 60, f"Ctrl-C took {stopped_after:.0f} s to stop the sweep"
+    print(f"sweep stopped {stopped_after:.1f} s after Ctrl-C", file=sys.stderr)

@@ -132,9 +132,24 @@ def _error_line(trial, log: Path) -> str:
         return "no message"
 
 
+class _StopSignalNotice(logging.Handler):
+    """Says at once that a Ctrl-C was seen: Tune's own SIGINT handler only logs it (to driver.log, below) and then
+    waits for the running trials to stop, ~15 s here, in which the terminal would show nothing."""
+
+    def __init__(self, say):
+        super().__init__(logging.WARNING)
+        self.say = say
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("Stop signal received"):
+            self.say("stopping: the running trials are being stopped (up to ~15 s; they continue from their last.pt "
+                     "next time); Ctrl-C again to quit at once")
+
+
 @contextlib.contextmanager
-def ray_logs_to(path: Path):
-    """Ray's driver-side log records (Tune's trial-failure tracebacks, warnings) go to `path`, not the terminal."""
+def ray_logs_to(path: Path, on_stop=None):
+    """Ray's driver-side log records (Tune's trial-failure tracebacks, warnings) go to `path`, not the terminal.
+    on_stop(line): called when Tune reports a Ctrl-C."""
     root = logging.getLogger("ray")
     path.parent.mkdir(parents=True, exist_ok=True)
     handler = logging.FileHandler(path)
@@ -144,12 +159,17 @@ def ray_logs_to(path: Path):
     level = root.level
     for h in streams:
         root.removeHandler(h)
-    root.addHandler(handler)
+    notice = _StopSignalNotice(on_stop) if on_stop else None
+    for h in (handler, notice):
+        if h:
+            root.addHandler(h)
     root.setLevel(logging.INFO)
     try:
         yield
     finally:
-        root.removeHandler(handler)
+        for h in (handler, notice):
+            if h:
+                root.removeHandler(h)
         handler.close()
         for h in streams:
             root.addHandler(h)
@@ -279,7 +299,7 @@ def run_trials(trials: list[Trial], sweep_dir: Path, datasets: dict, *, cpus_per
                                                  JsonLoggerCallback()]),
         )
         try:
-            with ray_logs_to(tune_dir / "driver.log"):
+            with ray_logs_to(tune_dir / "driver.log", on_stop=emit):
                 grid = tuner.fit()
         except KeyboardInterrupt:   # a second Ctrl-C while Tune was stopping
             outcome.interrupted = True
