@@ -162,8 +162,9 @@ def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float
 
 class CQL:
     """CQL (Kumar et al. 2020), SAC-based as CORL's cql.py: twin critics learn r + gamma * min Q'(s', a' ~ pi) plus the
-    conservative gap (cql_penalty) over uniform, current-policy and next-policy actions; the tanh-Gaussian actor
-    maximises min Q - alpha * log pi with auto-tuned temperature alpha. With cql_lagrange the penalty's weight is a
+    conservative gap (cql_penalty) over uniform, current-policy and next-policy actions (cql_proposal=uniform: uniform
+    ones only); the tanh-Gaussian actor maximises min Q - alpha * log pi with auto-tuned temperature alpha. With
+    cql_lagrange the penalty's weight is a
     Lagrange multiplier tuned to hold the gap at cql_target_gap (the paper's CQL-Lagrange); with
     cql_max_target_backup the TD target takes the best of the n policy samples at s' (the paper's max-backup). The
     BC warm-up is the authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics learn.
