@@ -256,9 +256,10 @@ class CQL:
         soft_update(self.critic_target, self.critic, c.tau)
         with torch.no_grad():
             q_rand = q_all[:, :, 1:rand_a.shape[1] + 1].mean()
-            # Q at the policy's samples: from the penalty's pass, or (uniform proposal) the actor loss's
-            q_cur = q_all[:, :, n + 1:2 * n + 1].mean() if mixed else \
-                self.critic(b.obs, pi.detach()).min(0).values.mean() if pretrain else q_pi.detach().mean()
+            if mixed:   # Q at the policy's samples, from the penalty's pass
+                q_cur = q_all[:, :, n + 1:2 * n + 1].mean()
+            else:   # none in the pass: Q at the policy's action, the actor loss's (the warm-up has none: a pass here)
+                q_cur = (q_pi.detach() if not pretrain else self.critic(b.obs, pi.detach()).min(0).values).mean()
         return {"loss/actor": actor_loss.detach(), "loss/critic": critic_loss.detach(), "loss/td": td_loss.detach(),
                 "cql/penalty": gap.detach().mean(), "cql/weight": weight, "q/data": q_data.detach().mean(),
                 "q/policy": q_cur, "q/random": q_rand, "q/target": target.mean(), "alpha": alpha,

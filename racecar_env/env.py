@@ -112,6 +112,7 @@ class RaceCarEnv(gym.Env):
         self.action_space = spec.action_space()
 
         first = self.track_source.draw(np.random.default_rng(0))   # drawable before reset()
+        self._centerline_of = None   # the track_id whose centre-line and wall boxes are built (_set_route)
         self._set_route(first)   # checked before the physics world exists: nothing to clean up
         self.sim = CarSim(first)
         self._set_track(first)
@@ -237,7 +238,7 @@ class RaceCarEnv(gym.Env):
 
     def _set_route(self, track: Track) -> None:
         """The centre-line and wall boxes of `track`, built (and checked against the time limit) once per track."""
-        if getattr(self, "_centerline_of", None) == track.track_id:
+        if self._centerline_of == track.track_id:
             return
         centerline = Centerline(track.centerline)
         self._check_time_limit(track, centerline.length)

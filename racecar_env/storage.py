@@ -28,7 +28,8 @@ Dataset metadata: `racecar_format` (this layout's version), `racecar_obs_layout_
 recording time; another one is refused with the command that re-records the dataset), `racecar_tracks` (how many
 tracks its episodes use), `racecar_physics` (spec.PHYSICS_REVISION at recording; a dataset of an older revision is
 refused only if that revision changed its episodes); env_spec is RaceCar-v0 with kwargs {"track": <the track's
-JSON content>} when the episodes use one track, {"track": "random"} otherwise. Spaces come from `spec`: no physics world is ever built.
+JSON content>} when the episodes use one track, {"track": "random"} otherwise. Spaces come from `spec`: no physics
+world is ever built.
 
 Durability. `DatasetWriter.add` costs the same at episode 10 and 10,000 (nothing existing is rewritten):
     1. if the episode's track is new to the dataset: write data/tracks/<track_id>.json (temp + fsync + rename +
@@ -239,9 +240,10 @@ def _check_physics(did: str, name: str, path: Path, meta: dict) -> None:
     if affected:
         raise DatasetError(f"dataset {did}: recorded before every wall collided (physics revision "
                            f"{meta.get('racecar_physics', 1)}, this code {spec.PHYSICS_REVISION}): {affected} of its "
-                           f"{len(tracks)} tracks have more than {spec.PHYSICS_1_WALLS} walls, and walls 17 and later "
-                           f"of those neither stopped the car nor showed in its lidar; re-record it: {record_hint(name)} --track random "
-                           f"--episodes N (after moving {path} away)")
+                           f"{len(tracks)} tracks have more than {spec.PHYSICS_1_WALLS} walls, and walls "
+                           f"{spec.PHYSICS_1_WALLS + 1} and later of those neither stopped the car nor showed in its "
+                           f"lidar; re-record it: {record_hint(name)} --track random --episodes N (after moving "
+                           f"{path} away)")
 
 
 def _scan_episode_folders(data_dir: Path) -> list[int]:

@@ -411,8 +411,7 @@ def run_window_session(args) -> int:
     driver = make_driver(args.driver)
     max_steps = getattr(args, "max_episode_steps", None)
     # a new track every episode (--track random): one fixed frame size, each track fitted in it
-    random_track = isinstance(args.track, str) and is_random_spec(args.track)
-    env = RaceCarEnv(track=args.track, render_size=RANDOM_TRACK_FRAME if random_track else None,
+    env = RaceCarEnv(track=args.track, render_size=RANDOM_TRACK_FRAME if is_random_spec(args.track) else None,
                      **({} if max_steps is None else {"max_episode_steps": max_steps}))
     try:
         screen = open_window(env.topdown().size, getattr(args, "scale", None),

@@ -159,17 +159,15 @@ def ray_logs_to(path: Path, on_stop=None):
     level = root.level
     for h in streams:
         root.removeHandler(h)
-    notice = _StopSignalNotice(on_stop) if on_stop else None
-    for h in (handler, notice):
-        if h:
-            root.addHandler(h)
+    added = [handler] + ([_StopSignalNotice(on_stop)] if on_stop else [])
+    for h in added:
+        root.addHandler(h)
     root.setLevel(logging.INFO)
     try:
         yield
     finally:
-        for h in (handler, notice):
-            if h:
-                root.removeHandler(h)
+        for h in added:
+            root.removeHandler(h)
         handler.close()
         for h in streams:
             root.addHandler(h)

@@ -45,16 +45,17 @@ class TrackSource:
         return generate(int(seeds.start + rng.integers(len(seeds))), **self.generator)
 
 
-def is_random_spec(text: str) -> bool:
-    """random, random:POOL[:DIFFICULTY]: a road drawn per episode, not a track to load (track_source's rule)."""
-    return text == RANDOM or text.startswith(RANDOM + ":")
+def is_random_spec(track) -> bool:
+    """random, random:POOL[:DIFFICULTY]: a road drawn per episode, not a track to load (track_source's rule).
+    Anything but such a string (a Track, a path) is not."""
+    return isinstance(track, str) and (track == RANDOM or track.startswith(RANDOM + ":"))
 
 
 def track_source(track: "str | dict | Track | TrackSource") -> TrackSource:
     """Parse an env's `track` argument (see module doc). Raises TrackError with a one-line message."""
     if isinstance(track, TrackSource):
         return track
-    if isinstance(track, str) and is_random_spec(track):
+    if is_random_spec(track):
         parts = track.split(":")[1:]
         pool = parts[0] if parts and parts[0] else "train"
         if pool not in POOLS:
