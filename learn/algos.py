@@ -108,7 +108,7 @@ class TD3BC:
                 # the paper's Q1 for twin critics (only member 0 is run); a larger ensemble acts on its minimum
                 q_pi = self.critic(b.obs, pi, members=1)[0] if c.n_critics == 2 else \
                     self.critic(b.obs, pi).min(0).values
-                lmbda = c.alpha / q_pi.abs().mean().detach()
+                lmbda = q_scale(c.alpha, q_pi)
                 actor_loss = -lmbda * q_pi.mean() + bc
                 out.update({"q/policy": q_pi.detach().mean(), "lambda": lmbda})
             actor_step(self.actor_opt, actor_loss)
@@ -160,6 +160,12 @@ def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float
     return -(log_weight.exp() * (gap.detach() - target_gap)).mean()
 
 
+def q_scale(weight: float, q: torch.Tensor) -> torch.Tensor:
+    """TD3+BC's lambda = weight / mean|Q| (detached): the Q term of a DDPG+BC actor loss keeps the same size
+    against the BC term whatever the scale of Q."""
+    return weight / q.abs().mean().detach()
+
+
 class CQL:
     """CQL (Kumar et al. 2020), SAC-based as CORL's cql.py: twin critics learn r + gamma * min Q'(s', a' ~ pi) plus the
     conservative gap (cql_penalty) over uniform, current-policy and next-policy actions (cql_proposal=uniform: uniform
@@ -167,7 +173,9 @@ class CQL:
     cql_lagrange the penalty's weight is a
     Lagrange multiplier tuned to hold the gap at cql_target_gap (the paper's CQL-Lagrange); with
     cql_max_target_backup the TD target takes the best of the n policy samples at s' (the paper's max-backup). The
-    BC warm-up is the authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics learn.
+    BC warm-up is the authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics learn. With
+    policy_bc the actor is extracted as TD3+BC's (DDPG+BC: Q scaled by q_scale against a squared pull to the data
+    action, plus the entropy term) and the TD target bootstraps from its mean action.
     With actor_average, `actor` (the policy evaluations and checkpoints use) is a Polyak average of `actor_live` (the
     one the updates train): on imperfect data the live actor hops between the peaks the penalty raises at data
     actions every few hundred updates, and its average hops less."""
@@ -204,6 +212,10 @@ class CQL:
 
         if pretrain:  # the authors' BC warm-up: maximum likelihood of the data action, entropy-regularised
             actor_loss = (alpha * pi_logp - self.actor_live.log_prob(b.obs, b.action)).mean()
+        elif c.policy_bc:   # DDPG+BC extraction: Q's action-gradient, scaled to Q's size, against a pull to the data
+            q_pi = self.critic(b.obs, pi).min(0).values
+            lmbda = q_scale(c.policy_bc, q_pi)
+            actor_loss = (alpha * pi_logp - lmbda * q_pi).mean() + F.mse_loss(pi, b.action)
         else:
             q_pi = self.critic(b.obs, pi).min(0).values
             actor_loss = (alpha * pi_logp - q_pi).mean()
@@ -213,6 +225,8 @@ class CQL:
         with torch.no_grad():
             if c.cql_max_target_backup:   # (B, n) samples at s' -> the best one per state
                 target_q = self.critic_target(b.next_obs, next_a).min(0).values.max(-1).values
+            elif c.policy_bc:   # the DDPG+BC policy is its mean action: the critic evaluates that one, as TD3+BC's
+                target_q = self.critic_target(b.next_obs, self.actor_live(b.next_obs)).min(0).values
             else:
                 target_q = self.critic_target(b.next_obs, next_a[:, 0]).min(0).values
             target = reward + c.gamma * (1.0 - b.done) * target_q   # no bootstrap past a termination

@@ -144,6 +144,12 @@ class CQLConfig(CriticDrivenConfig):
                                       "use as the policy (0.005: an average over ~200 updates; on imperfect data the "
                                       "live actor hops between Q's peaks at data actions); 0 = the actor itself",
                                lo=0, hi=1)
+    policy_bc: float = opt(0.0, "behaviour-constrained policy extraction (DDPG+BC, as TD3+BC's actor; Park et al. "
+                                "2024 found the extraction step, more than the value function, to limit offline RL): "
+                                "> 0 = the actor minimises alpha log pi - w Q / mean|Q| + |pi - a_data|^2 with w = "
+                                "this (TD3+BC's alpha here: 0.2) and the TD target bootstraps from its mean action; "
+                                "0 = the paper's SAC actor, alpha log pi - Q (learn/README.md: it did not help)",
+                           lo=0)
     init_temperature: float = opt(0.02, "entropy temperature of the BC warm-up and the start of the CQL phase "
                                         "(in the units of Q: rewards here are ~0.1 a step)", lo=0, lo_open=True)
 

@@ -99,3 +99,36 @@ def test_recorded_episodes_carry_the_provenance(tmp_path, monkeypatch):
     lo, hi = KEYBOARD_SKILLS["keyboard-sloppy"].reaction_s
     assert lo - DT / 2 <= m["reaction_delay_s"] <= hi + DT / 2 and m["lapse_rate_per_s"] > 0
     assert math.isfinite(m["v_corner"])
+
+
+def _drive_logging_wanted_steer(track, skill):
+    """One episode of `skill` on `track`: the actions and, each tick, the steer the pilot wanted from what it saw."""
+    env = RaceCarEnv(track)
+    pilot = KeyboardPilot(env.track, skill, seed=0)
+    obs, info = env.reset(seed=0)
+    pilot.reset(obs, info, seed=0)
+    actions, wanted = [], []
+    for _ in range(1200):   # the env's time limit
+        actions.append(pilot.act(obs))
+        wanted.append(pilot.planner.intent(pilot._seen[0])[0])
+        obs, _, terminated, truncated, _ = env.step(actions[-1])
+        if terminated or truncated:
+            break
+    env.close()
+    return np.array(actions), np.array(wanted)
+
+
+def test_careful_holds_full_lock_through_a_corner_that_needs_it():
+    """On a sharp corner of a hard generated road the wanted steer goes past full lock. A careful driver keeps the
+    key down there; letting go (the wheel self-centres 0.3 a tick) and pressing again made it run wide and crash on
+    half the hard roads. The sloppy driver taps through such corners by design (hold_at_lock=False)."""
+    from racecar_env.tracks import generate
+    track = generate(1_000_030, difficulty="hard")
+    for skill, holds in (("keyboard-careful", True), ("keyboard-sloppy", False)):
+        actions, wanted = _drive_logging_wanted_steer(track, skill)
+        at_lock = np.abs(actions[:-1, 0]) == 1.0
+        still_wanted = np.sign(actions[:-1, 0]) * wanted[1:] >= 1.0     # the next tick still wants lock that side
+        ticks = np.flatnonzero(at_lock & still_wanted)
+        assert len(ticks) >= (10 if holds else 1), (skill, len(ticks))
+        kept = np.abs(actions[ticks + 1, 0]) == 1.0
+        assert kept.all() if holds else not kept.all(), (skill, kept.mean())

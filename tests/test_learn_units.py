@@ -348,6 +348,42 @@ def test_cql_uniform_proposal_takes_the_soft_maximum_over_uniform_actions_only()
         ALGO_CONFIGS["cql"](cql_proposal="uniform", cql_calibrated=True)
 
 
+def _steering_critic(critic):
+    """Q(s, a) = steering on [-1, 1], in every member (as in the uniform-proposal test)."""
+    _constant_critic(critic, 0.0)
+    with torch.no_grad():
+        critic.layers[0].weight[:, FEATURE_DIM, 0] = 1.0    # h0 = relu(steering + 1)
+        critic.layers[0].bias[:, :, 0] = 1.0
+        critic.layers[1].weight[:, 0, 0] = 1.0
+        critic.layers[2].weight[:, 0, 0] = 1.0
+        critic.layers[2].bias.fill_(-1.0)
+
+
+def test_cql_policy_bc_pulls_the_actor_to_the_data_against_q():
+    """Q = steering, every data action steers straight, the critic frozen. The paper's SAC actor climbs Q to full
+    left lock; the DDPG+BC extraction (--policy-bc w) stops where the pull to the data balances Q's gradient scaled
+    by w / mean|Q| (the squared error is averaged over the 2 action dimensions): a = w / a, a = sqrt(w) = 0.45 for
+    w = 0.2. Its TD target bootstraps from the actor's mean action."""
+    b = Batch(torch.zeros(64, FEATURE_DIM), torch.zeros(64, 2), torch.zeros(64), torch.zeros(64, FEATURE_DIM),
+              torch.zeros(64))
+    steer = {}
+    for w in (0.0, 0.2):
+        torch.manual_seed(0)
+        cfg = ALGO_CONFIGS["cql"](policy_bc=w, cql_n_actions=1, critic_lr=0.0, actor_lr=3e-3, temperature_lr=0.0,
+                                  init_temperature=1e-4, actor_average=0.0)
+        agent = CQL(cfg, FEATURE_DIM)
+        _steering_critic(agent.critic)
+        _steering_critic(agent.critic_target)
+        for _ in range(300):
+            out = agent.update(b)
+        with torch.no_grad():
+            steer[w] = float(agent.actor(b.obs[:1])[0, 0])
+        if w:   # Q' at the mean action, gamma * steering (no reward): the target is deterministic
+            assert float(out["q/target"]) == pytest.approx(agent.cfg.gamma * steer[w], abs=0.02), out["q/target"]
+    assert steer[0.0] > 0.9, steer
+    assert steer[0.2] == pytest.approx(math.sqrt(0.2), abs=0.06), steer
+
+
 def test_iql_value_targets_stop_at_terminations():
     from learn.algos import IQL
     agent = IQL(ALGO_CONFIGS["iql"](gamma=0.9, reward_scale=1.0), FEATURE_DIM)
