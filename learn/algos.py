@@ -212,13 +212,12 @@ class CQL:
 
         if pretrain:  # the authors' BC warm-up: maximum likelihood of the data action, entropy-regularised
             actor_loss = (alpha * pi_logp - self.actor_live.log_prob(b.obs, b.action)).mean()
-        elif c.policy_bc:   # DDPG+BC extraction: Q's action-gradient, scaled to Q's size, against a pull to the data
-            q_pi = self.critic(b.obs, pi).min(0).values
-            lmbda = q_scale(c.policy_bc, q_pi)
-            actor_loss = (alpha * pi_logp - lmbda * q_pi).mean() + F.mse_loss(pi, b.action)
         else:
             q_pi = self.critic(b.obs, pi).min(0).values
-            actor_loss = (alpha * pi_logp - q_pi).mean()
+            if c.policy_bc:   # DDPG+BC extraction: Q's action-gradient, scaled to Q's size, against a pull to the data
+                actor_loss = (alpha * pi_logp - q_scale(c.policy_bc, q_pi) * q_pi).mean() + F.mse_loss(pi, b.action)
+            else:
+                actor_loss = (alpha * pi_logp - q_pi).mean()
         alpha_loss = -(self.log_alpha * (pi_logp.detach() + self.target_entropy)).mean()
 
         reward = c.reward_scale * b.reward

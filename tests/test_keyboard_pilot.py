@@ -108,7 +108,7 @@ def _drive_logging_wanted_steer(track, skill):
     obs, info = env.reset(seed=0)
     pilot.reset(obs, info, seed=0)
     actions, wanted = [], []
-    for _ in range(1200):   # the env's time limit
+    while True:   # until the goal, a crash or the env's time limit
         actions.append(pilot.act(obs))
         wanted.append(pilot.planner.intent(pilot._seen[0])[0])
         obs, _, terminated, truncated, _ = env.step(actions[-1])

@@ -319,6 +319,17 @@ def test_cql_max_backup_bootstraps_from_the_best_policy_sample():
     assert 0 < one < best < 0.5        # the mean of max(0, a) over one sample < over the best of 8, all < gamma
 
 
+def _steering_critic(critic):
+    """Q(s, a) = steering on [-1, 1], in every member."""
+    _constant_critic(critic, 0.0)
+    with torch.no_grad():
+        critic.layers[0].weight[:, FEATURE_DIM, 0] = 1.0    # h0 = relu(steering + 1)
+        critic.layers[0].bias[:, :, 0] = 1.0
+        critic.layers[1].weight[:, 0, 0] = 1.0
+        critic.layers[2].weight[:, 0, 0] = 1.0
+        critic.layers[2].bias.fill_(-1.0)
+
+
 def test_cql_uniform_proposal_takes_the_soft_maximum_over_uniform_actions_only():
     """Q(s, a) = steering: with the uniform proposal the soft maximum runs over the data action (steering 0) and 3n
     uniform actions, so the gap is log((1 + 3n E[exp U]) / (1 + 3n)), U ~ U(-1, 1), E[exp U] = sinh 1, wherever the
@@ -331,13 +342,8 @@ def test_cql_uniform_proposal_takes_the_soft_maximum_over_uniform_actions_only()
     for proposal in ("uniform", "mixed"):
         torch.manual_seed(0)
         agent = CQL(ALGO_CONFIGS["cql"](cql_n_actions=n, cql_proposal=proposal, actor_average=0.0), FEATURE_DIM)
-        _constant_critic(agent.critic, 0.0)
+        _steering_critic(agent.critic)
         with torch.no_grad():
-            agent.critic.layers[0].weight[:, FEATURE_DIM, 0] = 1.0    # h0 = relu(steering + 1)
-            agent.critic.layers[0].bias[:, :, 0] = 1.0
-            agent.critic.layers[1].weight[:, 0, 0] = 1.0
-            agent.critic.layers[2].weight[:, 0, 0] = 1.0
-            agent.critic.layers[2].bias.fill_(-1.0)                    # Q = steering on [-1, 1]
             agent.actor_live.head.weight.zero_()                       # the policy: steering ~ -1, narrow
             agent.actor_live.head.bias.copy_(torch.tensor([-8.0, 0.0, -5.0, -5.0]))
         gaps[proposal] = float(agent.update(b)["cql/penalty"])
@@ -346,17 +352,6 @@ def test_cql_uniform_proposal_takes_the_soft_maximum_over_uniform_actions_only()
     assert gaps["mixed"] < expected - 0.1    # 2n of its 3n samples sit at Q = -1
     with pytest.raises(ConfigError, match="cql_calibrated.*uniform"):
         ALGO_CONFIGS["cql"](cql_proposal="uniform", cql_calibrated=True)
-
-
-def _steering_critic(critic):
-    """Q(s, a) = steering on [-1, 1], in every member (as in the uniform-proposal test)."""
-    _constant_critic(critic, 0.0)
-    with torch.no_grad():
-        critic.layers[0].weight[:, FEATURE_DIM, 0] = 1.0    # h0 = relu(steering + 1)
-        critic.layers[0].bias[:, :, 0] = 1.0
-        critic.layers[1].weight[:, 0, 0] = 1.0
-        critic.layers[2].weight[:, 0, 0] = 1.0
-        critic.layers[2].bias.fill_(-1.0)
 
 
 def test_cql_policy_bc_pulls_the_actor_to_the_data_against_q():
