@@ -66,7 +66,8 @@ def tune_allocator() -> None:
 
 class Updater:
     """One training update as the loop runs it: a batch sampled on the device, `agent.update` under the run's
-    precision, the metrics summed on the device (read back only every log_every updates)."""
+    precision, the metrics summed on the device (read back only every log_every updates). Each metric is averaged
+    over the updates that reported it: TD3+BC's actor metrics come from every policy_freq-th update only."""
 
     def __init__(self, agent, buffer: ReplayBuffer, cfg: TrainConfig, generator: torch.Generator):
         tune_allocator()
@@ -74,21 +75,21 @@ class Updater:
         self.batch_size = cfg.algo.batch_size
         self.device, self.bf16 = cfg.device, cfg.bf16
         self.sums: dict[str, torch.Tensor] = {}
-        self.count = 0
+        self.counts: dict[str, int] = {}
         self.bad_loss = ""   # the first loss that was NaN/inf in a logged mean (check_finite reports it)
 
     def __call__(self, pretrain: bool) -> None:
         with torch.autocast(self.device, dtype=torch.bfloat16, enabled=self.bf16):
             metrics = self.agent.update(self.buffer.sample(self.batch_size, self.generator), pretrain)
-        sums = self.sums
+        sums, counts = self.sums, self.counts
         for k, v in metrics.items():
             sums[k] = sums[k] + v.float() if k in sums else v.float()
-        self.count += 1
+            counts[k] = counts.get(k, 0) + 1
 
     def pop_means(self) -> dict[str, float]:
         """Mean of every metric since the last call."""
-        out = {k: float(v) / self.count for k, v in self.sums.items()}
-        self.sums, self.count = {}, 0
+        out = {k: float(v) / self.counts[k] for k, v in self.sums.items()}
+        self.sums, self.counts = {}, {}
         self.bad_loss = self.bad_loss or next((k for k, v in out.items() if k.startswith("loss/")
                                                and not math.isfinite(v)), "")
         return out

@@ -513,3 +513,36 @@ def test_compiled_critics_learn_the_same_as_eager():
     for (k, v), (k2, v2) in zip(eager.critic.state_dict().items(), compiled.critic.state_dict().items()):
         assert k == k2
         torch.testing.assert_close(v2, v, rtol=1e-4, atol=1e-5)
+
+
+def test_logged_means_average_each_metric_over_the_updates_that_reported_it():
+    """TD3+BC reports its actor's metrics (q/policy, lambda, BC loss) on every policy_freq-th update only; dividing
+    their sums by all updates logged half the true value to TensorBoard (q/policy at half of q/data)."""
+    from learn.algos import make_agent
+    from learn.train import Updater
+    rng = np.random.default_rng(0)
+    n = 512
+    buffer = ReplayBuffer(rng.standard_normal((n, FEATURE_DIM)).astype(np.float32),
+                          np.tanh(rng.standard_normal((n, 2))).astype(np.float32),
+                          (rng.standard_normal(n) * 0.1).astype(np.float32),
+                          rng.standard_normal((n, FEATURE_DIM)).astype(np.float32),
+                          np.zeros(n, np.float32), encoder=Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM)))
+    cfg = TrainConfig.build(algo="td3bc", out="-", precision="fp32", device="cpu", threads=1)
+    torch.manual_seed(0)
+    agent = make_agent(cfg.algo, FEATURE_DIM, "cpu")
+    reported: dict[str, list[float]] = {}
+    update = agent.update
+
+    def recording_update(batch, pretrain=False):
+        out = update(batch, pretrain)
+        for k, v in out.items():
+            reported.setdefault(k, []).append(float(v))
+        return out
+    agent.update = recording_update
+    updater = Updater(agent, buffer, cfg, torch.Generator().manual_seed(0))
+    for _ in range(6):
+        updater(pretrain=False)
+    means = updater.pop_means()
+    assert len(reported["lambda"]) == 3 and len(reported["q/data"]) == 6
+    for k, values in reported.items():
+        assert means[k] == pytest.approx(np.mean(values), rel=1e-5), k
