@@ -24,6 +24,7 @@ from torch.nn import functional as F
 
 from .config import AlgoConfig, CQLConfig, IQLConfig, TD3BCConfig
 from .data import Batch
+from .encoding import FEATURE_NAMES
 from .nets import Actor, EnsembleCritic, GaussianActor, ValueNet
 
 ACT_DIM = 2
@@ -50,6 +51,23 @@ def soft_update(target: torch.nn.Module, source: torch.nn.Module, tau: float) ->
     torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
 
 
+STEER_FEATURE = FEATURE_NAMES.index("steer_angle")
+
+
+def hide_steer(obs: torch.Tensor, p: float) -> torch.Tensor:
+    """The actor's training input with the measured steering angle replaced by its data mean (0 once standardized)
+    in a random fraction p of the rows (ChauffeurNet's past-motion dropout, Bansal et al. 2018). Held keys make the
+    wheel's current angle predict the next action almost exactly; a clone that learns to copy it ("copycat", Wen et
+    al. 2020) keeps steering as it was and runs wide. Hidden in some rows, the angle stays an input the actor may
+    use, but the road ahead has to explain the action too."""
+    if p <= 0:
+        return obs
+    hide = torch.rand(obs.shape[0], device=obs.device) < p
+    out = obs.clone()
+    out[:, STEER_FEATURE] = obs[:, STEER_FEATURE].masked_fill(hide, 0.0)
+    return out
+
+
 class BC:
     def __init__(self, cfg: AlgoConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
@@ -57,7 +75,7 @@ class BC:
         self.actor_opt = _adam(self.actor.parameters(), cfg.actor_lr)
 
     def update(self, b: Batch, pretrain: bool = False) -> dict[str, torch.Tensor]:
-        loss = F.mse_loss(self.actor(b.obs), b.action)
+        loss = F.mse_loss(self.actor(hide_steer(b.obs, self.cfg.steer_dropout)), b.action)
         self.actor_opt.zero_grad(set_to_none=True)
         loss.backward()
         self.actor_opt.step()
@@ -100,7 +118,7 @@ class TD3BC:
         out = {"loss/critic": critic_loss.detach(), "q/data": q.detach().mean(), "q/target": target.mean()}
 
         if pretrain or self.it % c.policy_freq == 0:
-            pi = self.actor(b.obs)
+            pi = self.actor(hide_steer(b.obs, c.steer_dropout))
             bc = F.mse_loss(pi, b.action)
             if pretrain:
                 actor_loss = bc
@@ -204,14 +222,15 @@ class CQL:
     def update(self, b: Batch, pretrain: bool = False) -> dict[str, torch.Tensor]:
         c = self.cfg
         B, n = b.obs.shape[0], c.cql_n_actions
-        # one actor pass for current and next states, n samples each
-        acts, logp = self.actor_live.sample(torch.cat([b.obs, b.next_obs]), n)
+        # one actor pass for current and next states, n samples each (the actor trains on the current half)
+        actor_obs = hide_steer(b.obs, c.steer_dropout)
+        acts, logp = self.actor_live.sample(torch.cat([actor_obs, b.next_obs]), n)
         cur_a, cur_logp, next_a, next_logp = acts[:B], logp[:B], acts[B:], logp[B:]
         pi, pi_logp = cur_a[:, 0], cur_logp[:, 0]
         alpha = self.log_alpha.exp().detach()
 
         if pretrain:  # the authors' BC warm-up: maximum likelihood of the data action, entropy-regularised
-            actor_loss = (alpha * pi_logp - self.actor_live.log_prob(b.obs, b.action)).mean()
+            actor_loss = (alpha * pi_logp - self.actor_live.log_prob(actor_obs, b.action)).mean()
         else:
             q_pi = self.critic(b.obs, pi).min(0).values
             if c.policy_bc:   # DDPG+BC extraction: Q's action-gradient, scaled to Q's size, against a pull to the data
@@ -353,7 +372,7 @@ class IQL:
         soft_update(self.critic_target, self.critic, c.tau)
 
         weights = torch.ones_like(adv) if pretrain else advantage_weights(adv.detach(), c.beta, c.max_weight)
-        per_sample = (self.actor(b.obs) - b.action).pow(2).sum(-1)
+        per_sample = (self.actor(hide_steer(b.obs, c.steer_dropout)) - b.action).pow(2).sum(-1)
         actor_loss = (weights * per_sample).mean()
         self.actor_opt.zero_grad(set_to_none=True)
         actor_loss.backward()

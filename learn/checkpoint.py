@@ -1,12 +1,15 @@
 """Checkpoints: one file holds everything needed to act (actor weights, encoder statistics, observation layout, the
 tracks it was trained on, its evaluation track) plus the full training state for --resume. Written atomically
-(temp file + fsync + os.replace), so a kill during a save leaves the previous checkpoint intact.
+(temp file + fsync + os.replace), so a kill during a save leaves the previous checkpoint intact. Each carries a
+sha256 of its contents (`contents_digest`): a file damaged after the save (a bit flip on disk, a bad copy) that
+still unzips is refused on load instead of driving, or resuming, with corrupted weights.
 
 The tracks travel inside the checkpoint as data (their JSON content, keyed by content hash): moving or editing a
 track file later changes nothing about what a checkpoint says it was trained on.
 """
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from pathlib import Path
@@ -28,9 +31,33 @@ class CheckpointError(ValueError):
     """A checkpoint that cannot be used; the message names the file and the problem."""
 
 
+def contents_digest(value) -> str:
+    """sha256 over a checkpoint's contents: every tensor's name, dtype, shape and bytes and every other value's repr,
+    in key order (lists and tuples alike: what torch.load gives back hashes as what torch.save was given)."""
+    h = hashlib.sha256()
+
+    def walk(v, name: str) -> None:
+        if isinstance(v, torch.Tensor):
+            t = v.detach().cpu().contiguous()
+            h.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b"")
+        elif isinstance(v, dict):
+            for k in sorted(v, key=str):
+                walk(v[k], f"{name}/{k}")
+        elif isinstance(v, (list, tuple)):
+            h.update(f"{name}|seq{len(v)}|".encode())
+            for i, x in enumerate(v):
+                walk(x, f"{name}/{i}")
+        else:
+            h.update(f"{name}|{v!r}|".encode())
+    walk(value, "")
+    return h.hexdigest()
+
+
 def save_checkpoint(path: Path, payload: dict) -> None:
+    content = {"format": FORMAT, **payload}
     buf = io.BytesIO()
-    torch.save({"format": FORMAT, **payload}, buf)
+    torch.save({**content, "sha256": contents_digest(content)}, buf)
     write_bytes(path, buf.getvalue())  # atomic + fsync'd: a kill mid-save keeps the previous checkpoint
 
 
@@ -43,6 +70,10 @@ def _load_failure(e: BaseException) -> str:
     """What torch.load found wrong, without its advice to retry with weights_only=False: a checkpoint of ours never
     needs it, and unpickling an untrusted file that way can run code."""
     text = _first_line(e)
+    if "zip archive" in text or "central directory" in text:
+        return "truncated or damaged: not a complete archive as torch.save writes (an interrupted copy?)"
+    if isinstance(e, (KeyError, EOFError)):
+        return "not a file torch.save wrote"
     if "weights_only" in text:
         found = re.search(r"(Unsupported operand|invalid load key|unpickling stopped|could not find|"
                           r"Unsupported global)[^.\n]*", str(e))
@@ -68,6 +99,10 @@ def load_checkpoint(path: "str | Path") -> dict:
         raise CheckpointError(f"{path}: trained on observation layout {ck.get('obs_layout_id')}, this environment "
                               f"uses {spec.OBS_LAYOUT_ID}; retrain it on data recorded with the current env "
                               f"(python -m teleop --driver autopilot ..., then python -m learn ...)")
+    saved = ck.pop("sha256", None)   # checkpoints from before checksums have none
+    if saved is not None and saved != contents_digest(ck):
+        raise CheckpointError(f"{path}: damaged: its contents do not match the checksum saved with it (a bit flip "
+                              f"on disk or a bad copy?); use another checkpoint or retrain")
     return ck
 
 

@@ -49,6 +49,10 @@ class AlgoConfig:
     batch_size: int = opt(256, "transitions per update", lo=1)
     hidden: tuple[int, ...] = opt((256, 256), "hidden layer widths of every network, e.g. 256,256")
     actor_lr: float = opt(3e-4, "actor learning rate", lo=0, lo_open=True)
+    steer_dropout: float = opt(0.0, "probability that a training sample hides the measured steering angle from the "
+                                    "actor (ChauffeurNet's past-motion dropout): on keyboard data the wheel's angle "
+                                    "predicts the next key press, and a clone that copies it misses corners", lo=0,
+                               hi=1)
 
     @property
     def total_steps(self) -> int:
@@ -196,7 +200,7 @@ class RunConfig:
     out: str = opt("", "run folder (default runs/<dataset>_<algo>_s<seed>)")
     eval_every: int = opt(EVAL_EVERY, "updates between periodic evaluations (they pick best.pt); 0 = only at the "
                                       "end", lo=0)
-    eval_episodes: int = opt(10, "episodes per periodic evaluation (selection seeds 10000+i)", lo=1)
+    eval_episodes: int = opt(10, "episodes per periodic evaluation (selection seeds 10000+i)", lo=1, hi=10_000)
     eval_after_pretrain: bool = opt(True, "also evaluate at the end of the BC pretraining (logged, never best.pt: how "
                                           "good the clone is before the algorithm's own updates); off saves its "
                                           "episodes' time")
@@ -204,7 +208,8 @@ class RunConfig:
                                       "pretraining) reach this success rate, e.g. 1.0; 0 = always the full budget",
                                  lo=0, hi=1)
     stop_patience: int = opt(2, "evaluations in a row that must reach --stop-at-success", lo=1)
-    final_eval_episodes: int = opt(50, "test episodes of best.pt at the end (seeds 20000+i); 0 = skip", lo=0)
+    final_eval_episodes: int = opt(50, "test episodes of best.pt at the end (seeds 20000+i); 0 = skip", lo=0,
+                                   hi=10_000)
     eval_track: str = opt("", "track of the evaluations (a name, path, gen:SEED, random:test); default: the "
                               "dataset's track, or random:test when the dataset holds many tracks")
     eval_workers: str = opt("auto", "env processes for evaluation: auto (one per CPU), or a number (1 = serial)")

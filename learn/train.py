@@ -11,6 +11,7 @@ runs/NAME/
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -480,6 +481,8 @@ def _train(cfg: TrainConfig, out: Path, last_path: Path, *, resume: bool, data: 
     finally:
         if pool is not None:
             pool.close()
+    if final is None and best is not None:
+        final = _earlier_final(out / "eval.json", best["step"])
     first90 = next((h for h in history if h["success_rate"] >= 0.9 and _candidate(cfg, h["step"])), None)
     report = {"run": str(out), "algo": run.algo, "dataset": data.label, "eval_track": track_text, "steps": step,
               "wall_s": round(wall(), 2), "stopped_early_at": stopped_early, "first_eval_ge_90pct": first90,
@@ -488,6 +491,16 @@ def _train(cfg: TrainConfig, out: Path, last_path: Path, *, resume: bool, data: 
     write_json(out / "eval.json", report, durable=True)
     writer.close()
     return TrainResult(out, best, final, step, wall())
+
+
+def _earlier_final(path: Path, best_step: int) -> "dict | None":
+    """The final test an earlier session of this run wrote, if it tested the same best.pt: a resumed run with
+    --final-eval-episodes 0 (or one stopped before its test) keeps it instead of writing "final": null."""
+    try:
+        final = json.loads(path.read_text()).get("final")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return final if isinstance(final, dict) and final.get("step") == best_step else None
 
 
 def _picture(res: EvalResult):

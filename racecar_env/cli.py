@@ -8,7 +8,9 @@
   quietly (exit 141, as a process killed by SIGPIPE), Ctrl-C ends it with one line and exit 130, never a traceback.
   Each entry module sets SIGINT to its default action first thing, so a Ctrl-C while the program is still loading
   (torch takes seconds) ends it at once without a traceback (the shell reports 130 too); `entry` then restores
-  Python's KeyboardInterrupt, which every CLI turns into its own clean ending;
+  Python's KeyboardInterrupt, which every CLI turns into its own clean ending. SIGTERM (`kill`, `timeout`, a
+  scheduler, `docker stop`) takes the same path, so a training run saves last.pt and a recorder its episodes;
+  the exit code is then 143, as for a process the signal killed;
 - argument types that name what they expect: `count` (an integer >= 1), `seed` (an integer >= 0), `workers`
   ("auto" or an integer >= 1).
 """
@@ -24,6 +26,7 @@ from typing import Callable
 
 EXIT_USAGE = 2        # bad input: a one-line message naming the flag or file
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 EXIT_BROKEN_PIPE = 141
 MAX_SEED = 2 ** 63 - 1
 
@@ -102,12 +105,21 @@ def _quiet_stdout() -> None:
 def entry(main: Callable[[], "int | None"], prog: str | None = None) -> int:
     """Run a CLI's main() as a program and return its exit code (`sys.exit(entry(main))`)."""
     prog = prog or os.path.basename(sys.argv[0] or "python")
-    if signal.getsignal(signal.SIGINT) is signal.SIG_DFL and threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.default_int_handler)   # loaded: Ctrl-C is KeyboardInterrupt again
+    terminated = []
+    if threading.current_thread() is threading.main_thread():
+        if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:
+            signal.signal(signal.SIGINT, signal.default_int_handler)   # loaded: Ctrl-C is KeyboardInterrupt again
+        if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
+            def on_term(signum, frame):
+                terminated.append(signum)
+                raise KeyboardInterrupt
+            signal.signal(signal.SIGTERM, on_term)
     try:
         code = main()
         sys.stdout.flush()   # a pipe closed early fails here, inside the handler, not at interpreter exit
-        return int(code or 0)
+        code = int(code or 0)
+        return EXIT_TERMINATED if terminated and code == EXIT_INTERRUPTED else code
     except BrokenPipeError:
         if not (_pipe_closed(sys.stdout) or _pipe_closed(sys.stderr)):
             raise   # some other pipe (a worker process's): a real error
@@ -115,7 +127,7 @@ def entry(main: Callable[[], "int | None"], prog: str | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         try:
-            print(f"{prog}: interrupted", file=sys.stderr, flush=True)
+            print(f"{prog}: {'terminated' if terminated else 'interrupted'}", file=sys.stderr, flush=True)
         except (OSError, ValueError):
             pass
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if terminated else EXIT_INTERRUPTED

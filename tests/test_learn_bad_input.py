@@ -132,6 +132,14 @@ def test_seed_beyond_the_generators_range_is_one_line(base, tmp_path, capsys):
                  str(out)]) == 0
 
 
+def save_signed(ck: dict, path) -> None:
+    """Save a hand-damaged checkpoint with a checksum that matches it: what our own save would have written had
+    training produced those values (a file damaged after the save is refused by its checksum, tested elsewhere)."""
+    from learn.checkpoint import contents_digest
+    content = {k: v for k, v in ck.items() if k != "sha256"}
+    torch.save({**content, "sha256": contents_digest(content)}, path)
+
+
 @pytest.mark.parametrize("field, damage, needle", [
     ("encoder", lambda ck: ck["encoder"]["mean"].fill_(float("nan")), "encoder.mean is not finite (v_forward = nan)"),
     ("encoder", lambda ck: ck["encoder"]["std"].zero_(), "encoder.std must be > 0"),
@@ -146,7 +154,7 @@ def test_damaged_checkpoint_fields_are_refused_naming_the_file_and_field(base, t
     ck = torch.load(base / "bc" / "checkpoints" / "best.pt", weights_only=True)
     damage(ck)
     bad = tmp_path / "bad.pt"
-    torch.save(ck, bad)
+    save_signed(ck, bad)
     with pytest.raises(CheckpointError) as e:
         load_policy(bad)
     assert str(e.value).startswith(f"{bad}: ") and needle in str(e.value) and "\n" not in str(e.value)
@@ -154,7 +162,7 @@ def test_damaged_checkpoint_fields_are_refused_naming_the_file_and_field(base, t
     one_line(capsys, str(bad), needle)
     # --resume reads the same fields (and the training state besides) through the same checks
     run = copy_run(base, "bc", tmp_path)
-    torch.save(ck, run / "checkpoints" / "last.pt")
+    save_signed(ck, run / "checkpoints" / "last.pt")
     assert main(["--out", str(run), "--resume", "--steps", "6", *QUICK]) == 2
     one_line(capsys, "last.pt", needle)
 
@@ -169,7 +177,7 @@ def test_damaged_training_state_is_refused_on_resume(base, tmp_path, capsys):
         shutil.copytree(base / "bc", run)
         ck = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
         ck[key] = value
-        torch.save(ck, run / "checkpoints" / "last.pt")
+        save_signed(ck, run / "checkpoints" / "last.pt")
         assert main(["--out", str(run), "--resume", "--steps", "6", *QUICK]) == 2
         one_line(capsys, f"{run / 'checkpoints' / 'last.pt'}: {needle}")
 

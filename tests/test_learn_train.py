@@ -277,3 +277,16 @@ def test_critic_ranking_covers_every_transition_of_the_runs_dataset(run, tmp_pat
     assert ranking.main([str(bc / "checkpoints" / "last.pt")]) == 2
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "BC run has no critic" in err
+
+
+def test_a_resume_without_a_final_test_keeps_the_earlier_test_of_the_same_best_pt(datasets_root, tmp_path):
+    """`--resume --final-eval-episodes 0` must not replace the test result of an unchanged best.pt with null."""
+    from teleop.record import RecordConfig, record_autopilot
+    record_autopilot(RecordConfig(dataset="keepfinal", episodes=1, skill="expert", seed=3, progress=False))
+    out = tmp_path / "run"
+    assert main(["--dataset", "keepfinal", "--algo", "bc", "--steps", "20", "--eval-every", "20", "--eval-episodes",
+                 "1", "--final-eval-episodes", "1", "--eval-workers", "1", "--quiet", "--out", str(out)]) == 0
+    before = json.loads((out / "eval.json").read_text())["final"]
+    assert before is not None and before["step"] == 20
+    assert main(["--out", str(out), "--resume", "--steps", "20", "--final-eval-episodes", "0", "--quiet"]) == 0
+    assert json.loads((out / "eval.json").read_text())["final"] == before

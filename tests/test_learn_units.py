@@ -160,6 +160,10 @@ def test_config_rejects_bad_values_with_the_field_name():
         TrainConfig.build(algo="cql", n_critics=4)
     with pytest.raises(ConfigError, match="hidden must be comma-separated"):
         TrainConfig.build(hidden="256,x")
+    with pytest.raises(ConfigError, match="final_eval_episodes must be <= 10000"):   # not an endless test at the end
+        TrainConfig.build(final_eval_episodes=10 ** 8)
+    with pytest.raises(ConfigError, match="steer_dropout must be <= 1"):
+        TrainConfig.build(algo="bc", steer_dropout=1.5)
 
 
 def test_settings_compare_in_the_configs_types_and_canonical_dataset_names():
@@ -546,3 +550,42 @@ def test_logged_means_average_each_metric_over_the_updates_that_reported_it():
     assert len(reported["lambda"]) == 3 and len(reported["q/data"]) == 6
     for k, values in reported.items():
         assert means[k] == pytest.approx(np.mean(values), rel=1e-5), k
+
+
+def test_steer_dropout_hides_only_the_steering_angle_in_about_p_of_the_rows():
+    from learn.algos import STEER_FEATURE, hide_steer
+    torch.manual_seed(0)
+    obs = torch.randn(4000, FEATURE_DIM)
+    assert hide_steer(obs, 0.0) is obs
+    out = hide_steer(obs, 0.3)
+    changed = out != obs
+    assert not changed[:, [i for i in range(FEATURE_DIM) if i != STEER_FEATURE]].any()
+    assert FEATURE_NAMES[STEER_FEATURE] == "steer_angle"
+    hidden = out[:, STEER_FEATURE] == 0
+    assert 0.26 < hidden.float().mean() < 0.34 and changed[:, STEER_FEATURE].sum() == hidden.sum()
+
+
+@pytest.mark.parametrize("algo", ["bc", "td3bc", "cql", "iql"])
+def test_every_actor_trains_without_the_steering_angle_at_steer_dropout_1(algo):
+    """--steer-dropout reaches every learner's actor: at 1 the actor's cloning step cannot depend on the steering
+    angle (two batches that differ only there give the same actor), at 0 it does."""
+    from learn.algos import STEER_FEATURE, make_agent
+    rng = np.random.default_rng(0)
+    n = 64
+    obs = rng.standard_normal((n, FEATURE_DIM)).astype(np.float32)
+    other = obs.copy()
+    other[:, STEER_FEATURE] = rng.standard_normal(n)
+    action = np.tanh(rng.standard_normal((n, 2))).astype(np.float32) * 0.9
+    zeros = np.zeros(n, np.float32)
+
+    def actor_after_one_update(o, dropout):
+        cfg = TrainConfig.build(algo=algo, out="-", precision="fp32", device="cpu", steer_dropout=dropout)
+        torch.manual_seed(0)
+        agent = make_agent(cfg.algo, FEATURE_DIM, "cpu")
+        t = lambda x: torch.from_numpy(x)   # noqa: E731
+        batch = Batch(t(o), t(action), t(zeros), t(o), t(zeros), t(zeros))
+        agent.update(batch, pretrain=algo != "bc")
+        return torch.cat([p.detach().flatten() for p in agent.actor.parameters()])
+
+    assert torch.equal(actor_after_one_update(obs, 1.0), actor_after_one_update(other, 1.0))
+    assert not torch.equal(actor_after_one_update(obs, 0.0), actor_after_one_update(other, 0.0))
