@@ -17,6 +17,7 @@ from .physics import CAR_LENGTH, CAR_WIDTH
 from .tracks import Goal, Track
 
 BACKGROUND = (34, 38, 44)
+HUD_PANEL = (240, 110)   # px: about the HUD panel of an episode video (4 lines, 2 bars), for picking its corner
 WALL = (196, 198, 206)
 CENTERLINE = (70, 78, 90)
 GOAL_FILL = (40, 150, 80)
@@ -89,6 +90,7 @@ class TopDown:
         self.font, self.small, self.big = font(15), font(12), font(40)
         self._bg = self._background()
         self._goal_cache: tuple[tuple[float, float, float], Image.Image] | None = None
+        self.hud_corner = self._emptiest_corner()
 
     def to_px(self, x, y):
         """World metres -> pixel coordinates (north up). Works on scalars and arrays."""
@@ -114,6 +116,17 @@ class TopDown:
         a, b = self.to_px(s.x - nx, s.y - ny), self.to_px(s.x + nx, s.y + ny)
         d.line([tuple(map(float, a)), tuple(map(float, b))], fill=(150, 150, 150), width=2)
         return img
+
+    def _emptiest_corner(self) -> str:
+        """The canvas corner where a HUD panel hides the least of the track (walls, centre-line, goal): top-left
+        unless another is emptier (on the hairpin the goal and the last straight sit top-left)."""
+        img = np.asarray(self._with_goal(self.track.goal))
+        w, h = self.size
+        pw, ph = min(HUD_PANEL[0], w), min(HUD_PANEL[1], h)
+        busy = (img != np.asarray(BACKGROUND, dtype=np.uint8)).any(-1)
+        boxes = {"tl": busy[:ph, :pw], "tr": busy[:ph, w - pw:], "bl": busy[h - ph:, :pw], "br": busy[h - ph:, w - pw:]}
+        counts = {k: int(v.sum()) for k, v in boxes.items()}
+        return "tl" if counts["tl"] <= min(counts.values()) else min(counts, key=counts.get)
 
     def _with_goal(self, goal: Goal) -> Image.Image:
         key = (goal.x, goal.y, goal.radius)
@@ -145,7 +158,7 @@ class TopDown:
             self._car(d, ox, oy, oyaw, 0.0, color)
         self._car(d, x, y, yaw, steer_angle, CAR)
         if hud is not None:
-            draw_hud(img, hud, self)
+            draw_hud(img, hud, self, self.hud_corner)
         return np.asarray(img)
 
     def _car(self, d: ImageDraw.ImageDraw, x, y, yaw, steer, color) -> None:
@@ -165,23 +178,26 @@ class TopDown:
             d.line([world(wx - dx, wy - dy), world(wx + dx, wy + dy)], fill=(15, 15, 15), width=4)
 
 
-def draw_hud(img: Image.Image, hud: Hud, fonts: "TopDown") -> None:
-    """The HUD on a dark panel in the top-left corner, and the banner centred. Plain text on a panel, not outlined
-    text: stroked text costs ~1.6 ms a line, most of a video frame's budget; this is ~5x cheaper and as readable."""
+def draw_hud(img: Image.Image, hud: Hud, fonts: "TopDown", corner: str = "tl") -> None:
+    """The HUD on a dark panel in a corner (tl, tr, bl, br; a top-down view picks the one that hides the least of
+    its track), and the banner centred. Plain text on a panel, not outlined text: stroked text costs ~1.6 ms a line,
+    most of a video frame's budget; this is ~5x cheaper and as readable."""
     d = ImageDraw.Draw(img)
     w, h = img.size
+    panel_h = 8 + 18 * len(hud.lines) + 16 * len(hud.bars)
+    panel_w = max([180] + [int(d.textlength(line, font=fonts.font)) + 16 for line in hud.lines])
+    left = 0 if corner[1] == "l" else max(0, w - panel_w - 1)
+    top = 0 if corner[0] == "t" else max(0, h - panel_h - 1)
     if hud.lines or hud.bars:
-        panel_h = 8 + 18 * len(hud.lines) + 16 * len(hud.bars)
-        panel_w = max([180] + [int(d.textlength(line, font=fonts.font)) + 16 for line in hud.lines])
-        d.rectangle([0, 0, panel_w, panel_h], fill=(12, 14, 18))
-    y = 5
+        d.rectangle([left, top, left + panel_w, top + panel_h], fill=(12, 14, 18))
+    y = top + 5
     for line in hud.lines:
-        d.text((8, y), line, fill=TEXT, font=fonts.font)
+        d.text((left + 8, y), line, fill=TEXT, font=fonts.font)
         y += 18
     for label, value in hud.bars:
         value = max(-1.0, min(1.0, float(value)))
-        d.text((8, y), label, fill=TEXT, font=fonts.small)
-        x0, x1, mid = 70, 170, 120
+        d.text((left + 8, y), label, fill=TEXT, font=fonts.small)
+        x0, x1, mid = left + 70, left + 170, left + 120
         d.rectangle([x0, y + 3, x1, y + 12], outline=TEXT)
         end = mid + value * (x1 - mid)
         d.rectangle([min(mid, end), y + 4, max(mid, end), y + 11], fill=(90, 200, 255) if value >= 0 else (255, 140, 90))
