@@ -594,7 +594,11 @@ class RaceCarDataset:
     def check(self) -> list[str]:
         """Every problem of the dataset, one line each (without the dataset id); [] when it is healthy. Verifies
         each episode's metadata and data checksums and its track, without decoding the arrays."""
-        problems = []
+        return self.health()[0]
+
+    def health(self) -> tuple[list[str], set[int]]:
+        """check()'s problems, and the indices of the episodes they make unreadable."""
+        problems, damaged = [], set()
         prefix = f"dataset {self.id}: "
         recorded = self.metadata.get("total_episodes")
         if isinstance(recorded, int) and recorded > self._n:
@@ -610,6 +614,7 @@ class RaceCarDataset:
                         raise self._damaged(i, f"its track: {str(e).split(': ', 1)[-1]}") from None
             except DatasetError as e:
                 problems.append(str(e).removeprefix(prefix))
+                damaged.add(i)
         for tid in self.track_ids():
             try:
                 self.track(tid)
@@ -617,7 +622,7 @@ class RaceCarDataset:
                 msg = str(e).removeprefix(prefix)
                 if msg not in problems and not any(tid in p for p in problems):
                     problems.append(msg)
-        return problems
+        return problems, damaged
 
     def require_healthy(self, refusing: str, advice: str = "") -> None:
         """Raise the one-line DatasetError for a damaged dataset (the first problem of `check()`, what `python -m
@@ -635,6 +640,9 @@ def _open(name: str) -> RaceCarDataset:
     path = root / did
     data_dir = path / "data"
     if not data_dir.is_dir():
+        if path.is_dir():   # a folder of that name without the dataset in it: recording there would not fix it
+            raise DatasetError(f"dataset {did}: the folder {path} holds no dataset (no data/ folder inside: an empty "
+                               f"leftover?); remove it to record under this name, or pick another name")
         raise DatasetError(f"dataset {did}: not found under {root} (record one with `{record_hint(name)}`, or set "
                            f"MINARI_DATASETS_PATH)")
     meta = _read_dataset_metadata(did, data_dir)

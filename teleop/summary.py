@@ -26,9 +26,11 @@ def summarize(name: "str | RaceCarDataset") -> dict:
     """episodes, steps, success/crash/timeout/aborted counts, return & length stats, drivers/skills and tracks
     present, and health (the problems of `check()`; the other numbers cover the readable episodes)."""
     ds = name if isinstance(name, RaceCarDataset) else load_dataset(name)
-    problems = ds.check()
+    problems, damaged = ds.health()
     metas = []
     for i in range(len(ds)):
+        if i in damaged:
+            continue   # listed in problems; its metadata may read, but its data does not
         try:
             metas.append(ds.episode_metadata(i))
         except DatasetError:
@@ -72,7 +74,8 @@ def format_summary(s: dict) -> str:
                          f"{s['readable']} readable episodes"),
         *[f"  ! {p}" for p in s["problems"][:20]],
         *([f"  ! ... and {len(s['problems']) - 20} more"] if len(s["problems"]) > 20 else []),
-        f"episodes  {s['episodes']}   steps {s['steps']}   (observation layout {s['layout_id']})",
+        f"episodes  {s['episodes']}" + (f" ({s['readable']} readable)" if s["readable"] != s["episodes"] else "") +
+        f"   steps {s['steps']}   (observation layout {s['layout_id']})",
         f"tracks    {len(tracks)}" + ("" if len(tracks) > TRACKS_LISTED else "".join(
             f"\n  {t['name']:<14} {tid}  {t['episodes']} episodes" for tid, t in tracks.items())),
         f"outcomes  success {s['successes']}  crash {s['crashes']}  timeout {s['timeouts']}  "
