@@ -48,6 +48,9 @@ class Encoder:
 
     def __call__(self, obs: dict) -> np.ndarray:
         """Dict observation (single or batched) -> standardized float32 features."""
+        if not isinstance(obs, dict) or "observation" not in obs:
+            raise ValueError(f"a policy acts on the env's observation dict (keys observation, achieved_goal, "
+                             f"desired_goal, as reset() and step() return it), got {type(obs).__name__}")
         return self.normalize(features(obs["observation"]))
 
     def tensor(self, obs: dict) -> torch.Tensor:

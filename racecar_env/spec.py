@@ -199,6 +199,3 @@ def describe() -> str:
     rows.append(f"layout id {OBS_LAYOUT_ID}")
     return "\n".join(rows)
 
-
-if __name__ == "__main__":
-    print(describe())

@@ -193,3 +193,14 @@ def test_run_episodes_takes_numpy_seeds_and_checks_pool_arguments():
         with pytest.raises(ValueError, match="options has 1 entries for 2 seeds"):
             pool.run(Drive([0.0, 0.5]), [1, 2], options=[None])
         assert [e.meta["seed"] for e in pool.run(Drive([0.0, 0.5]), np.arange(2))] == [0, 1]
+
+
+def test_python_m_racecar_env_prints_the_observation_table_without_warnings():
+    import subprocess
+    import sys
+    from pathlib import Path
+    from racecar_env import spec
+    p = subprocess.run([sys.executable, "-m", "racecar_env"], capture_output=True, text=True, timeout=120,
+                       cwd=Path(__file__).resolve().parent.parent)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    assert f"layout id {spec.OBS_LAYOUT_ID}" in p.stdout and "steer_angle" in p.stdout

@@ -600,3 +600,11 @@ def test_a_saved_config_without_steer_dropout_keeps_the_inputs_it_was_trained_wi
     (tmp_path / "config.json").write_text(json.dumps(old))
     assert TrainConfig.load(tmp_path / "config.json").algo.steer_dropout == 0.0
     assert TrainConfig.build(algo=algo).algo.steer_dropout == 0.5
+
+
+def test_encoder_names_what_a_policy_acts_on_when_given_a_bare_array():
+    """policy.act(raw 44-float array) raised numpy's IndexError from deep inside the encoder."""
+    enc = Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM))
+    for bad in (np.zeros(spec.OBS_DIM), np.zeros((3, spec.OBS_DIM))):
+        with pytest.raises(ValueError, match="observation dict"):
+            enc(bad)
