@@ -21,7 +21,7 @@ from pathlib import Path
 
 from racecar_env import cli, spec
 from racecar_env.evaluation import TEST_SEED, evaluate
-from racecar_env.files import write_json
+from racecar_env.files import unwritable, write_json
 from racecar_env.progress import Progress
 from racecar_env.tracks import TrackError
 
@@ -58,13 +58,11 @@ def _output(suffix: str):
         try:   # every filesystem call: a name too long is an OSError, refused now rather than after the episodes
             if path.is_dir():
                 raise argparse.ArgumentTypeError(f"{text} is a folder; expected a {suffix} file name")
-            for parent in path.parents:
-                if parent.exists():
-                    if not parent.is_dir():
-                        raise argparse.ArgumentTypeError(f"{text}: {parent} is a file, not a folder")
-                    break
         except OSError as e:
             raise argparse.ArgumentTypeError(f"cannot write {text}: {e.strerror or e}") from None
+        why = unwritable(path.parent)
+        if why:
+            raise argparse.ArgumentTypeError(f"cannot write {text}: {why}")
         return path
     return parse
 

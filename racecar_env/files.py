@@ -55,3 +55,27 @@ def write_json(path: "str | Path", obj: Any, *, durable: bool = False, prefix: s
     with atomic_path(path, durable=durable, prefix=prefix) as tmp:
         tmp.write_text(json.dumps(obj, indent=2, default=default) + "\n")
     return Path(path)
+
+
+def unwritable(folder: "str | Path") -> str:
+    """'' if files can be created in `folder` (it exists, or its nearest existing ancestor is a folder this process
+    may write to: it will be created), else why not, for a CLI to say before it spends minutes on episodes."""
+    p = Path(folder)
+    try:
+        for q in (p, *p.parents):
+            if q.exists():
+                if not q.is_dir():
+                    return f"{q} is a file, not a folder"
+                if not os.access(q, os.W_OK | os.X_OK):
+                    return f"{q} is not writable" + (" (a read-only file system)" if _read_only(q) else "")
+                return ""
+    except OSError as e:
+        return e.strerror or str(e)
+    return ""
+
+
+def _read_only(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except OSError:
+        return False

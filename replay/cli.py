@@ -9,6 +9,7 @@ from pathlib import Path
 
 from racecar_env import cli
 from racecar_env.evaluation import TEST_SEED
+from racecar_env.files import unwritable
 from racecar_env.media import FPS, write_mp4, write_png
 from racecar_env.progress import Progress
 from racecar_env.render import VIEWS, EpisodeRenderer
@@ -227,11 +228,9 @@ def check_out(out: Path, overwrite: bool) -> None:
     """--out must be a folder (or not exist yet) and must not hold earlier replay output unless --overwrite."""
     if out.exists() and not out.is_dir():
         raise ReplayError(f"--out {out} is a file; expected a folder (it is created if missing)")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ReplayError(f"--out {out}: {parent} is a file, not a folder")
-            break
+    why = unwritable(out)   # said now, not after the episodes were run and drawn
+    if why:
+        raise ReplayError(f"--out {out}: {why}")
     if out.is_dir() and not overwrite:
         old = replay_outputs(out)
         if old:

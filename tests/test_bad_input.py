@@ -681,3 +681,15 @@ def test_trajectory_plot_of_a_long_narrow_track_has_a_sane_size(tmp_path):
     with Image.open(out) as img:
         w, h = img.size
     assert w <= 2000 and h >= 200 and w / h <= 3.5, (w, h)
+
+
+def test_an_unwritable_output_is_refused_before_any_episode_runs(trained):
+    """learn.evaluate --json and replay --out found a folder they could not write only after all their episodes."""
+    if os.access("/proc/sys", os.W_OK):
+        pytest.skip("needs a folder this process cannot write to (/proc/sys is writable here)")
+    env = {"MINARI_DATASETS_PATH": str(trained / "datasets")}
+    ck = trained / "run" / "checkpoints" / "best.pt"
+    one_line_error(cli("-m", "learn.evaluate", ck, "--episodes", "1", "--json", "/proc/sys/x.json", env=env),
+                   "/proc/sys/x.json", "/proc/sys is not writable")
+    one_line_error(cli("-m", "replay", "--policy", ck, "--episodes", "1", "--out", "/proc/sys/out", env=env),
+                   "/proc/sys/out", "/proc/sys is not writable")
