@@ -51,7 +51,11 @@ class Encoder:
         if not isinstance(obs, dict) or "observation" not in obs:
             raise ValueError(f"a policy acts on the env's observation dict (keys observation, achieved_goal, "
                              f"desired_goal, as reset() and step() return it), got {type(obs).__name__}")
-        return self.normalize(features(obs["observation"]))
+        raw = features(obs["observation"])
+        if not np.isfinite(raw).all():   # the env never sends one; a caller's NaN would drive as a NaN action
+            bad = np.flatnonzero(~np.isfinite(raw.reshape(-1, FEATURE_DIM)).all(0))[0]
+            raise ValueError(f"observation field {FEATURE_NAMES[bad]} is not finite")
+        return self.normalize(raw)
 
     def tensor(self, obs: dict) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(self(obs)))

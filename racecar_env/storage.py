@@ -746,6 +746,9 @@ class DatasetWriter:
             fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
         except FileNotFoundError:   # a writer that created it removed it, empty, since we looked
             raise DatasetError(f"dataset {self.id}: was removed while opening it; try again") from None
+        except OSError as e:   # a folder or unwritable file where the lock file goes
+            raise DatasetError(f"dataset {self.id}: cannot open its lock file {self.path / LOCK_FILE} "
+                               f"({e.strerror or e})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -608,3 +608,13 @@ def test_encoder_names_what_a_policy_acts_on_when_given_a_bare_array():
     for bad in (np.zeros(spec.OBS_DIM), np.zeros((3, spec.OBS_DIM))):
         with pytest.raises(ValueError, match="observation dict"):
             enc(bad)
+
+
+def test_encoder_refuses_a_non_finite_observation_naming_the_field():
+    enc = Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM))
+    o = np.zeros(spec.OBS_DIM, np.float32)
+    o[spec.OBS_INDEX["yaw_rate"]] = np.nan
+    with pytest.raises(ValueError, match="observation field yaw_rate is not finite"):
+        enc({"observation": o})
+    with pytest.raises(ValueError, match="yaw_rate"):
+        enc({"observation": np.stack([np.zeros(spec.OBS_DIM, np.float32), o])})
