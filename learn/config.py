@@ -42,7 +42,8 @@ EVAL_EVERY = 500
 
 STEER_DROPOUT_HELP = ("probability that a training sample hides the measured steering angle from the actor "
                       "(ChauffeurNet's past-motion dropout): on keyboard data the wheel's angle predicts the next key "
-                      "press, and a clone that learns to copy it misses corners")
+                      "press, and a clone that learns to copy it misses corners; 0.5 fixed BC and TD3+BC on the S "
+                      "track's keyboard data but cost 25-30 points on many roads (learn/README.md)")
 
 
 @dataclass(kw_only=True)
@@ -78,7 +79,6 @@ class CriticConfig(AlgoConfig):
 class BCConfig(AlgoConfig):
     """Behaviour cloning: the actor regresses the data's actions (MSE)."""
     name: typing.ClassVar[str] = "bc"
-    steer_dropout: float = opt(0.5, STEER_DROPOUT_HELP, lo=0, hi=1)   # ChauffeurNet's 50%; learn/README.md
 
     def __post_init__(self):
         if self.bc_steps:
@@ -89,7 +89,6 @@ class BCConfig(AlgoConfig):
 class TD3BCConfig(CriticConfig):
     """TD3+BC (Fujimoto & Gu 2021)."""
     name: typing.ClassVar[str] = "td3bc"
-    steer_dropout: float = opt(0.5, STEER_DROPOUT_HELP, lo=0, hi=1)
     steps: int = opt(7_000, "TD3+BC updates after the BC pretraining phase", lo=0)
     bc_steps: int = opt(2_000, "BC pretraining updates (the critics learn the cloned policy's value meanwhile); "
                                "cloning keyboard data past ~3k updates overfits it, and TD3+BC would start there",
@@ -191,9 +190,8 @@ CRITIC_SETTINGS = frozenset(f.name for f in fields(CriticConfig)) - frozenset(f.
 #: before they moved to CriticConfig): dropped when a saved config is read, refused when given.
 NEVER_READ = {"bc": CRITIC_SETTINGS}
 #: What a saved config that lacks a setting meant, where the setting's default is not the behaviour runs had before
-#: it existed (CQL evaluated its live actor until actor_average came, and then its default changed to 0.005; BC's
-#: and TD3+BC's actors saw the steering angle in every sample until steer_dropout came with 0.5).
-BEFORE_IT_EXISTED = {"cql": {"actor_average": 0.0}, "bc": {"steer_dropout": 0.0}, "td3bc": {"steer_dropout": 0.0}}
+#: it existed (CQL evaluated its live actor until actor_average came, and then its default changed to 0.005).
+BEFORE_IT_EXISTED = {"cql": {"actor_average": 0.0}}
 
 
 @dataclass(kw_only=True)

@@ -591,17 +591,6 @@ def test_every_actor_trains_without_the_steering_angle_at_steer_dropout_1(algo):
     assert not torch.equal(actor_after_one_update(obs, 0.0), actor_after_one_update(other, 0.0))
 
 
-@pytest.mark.parametrize("algo", ["bc", "td3bc"])
-def test_a_saved_config_without_steer_dropout_keeps_the_inputs_it_was_trained_with(tmp_path, algo):
-    """Runs from before steer_dropout existed showed their actor the steering angle in every sample: a resume (or a
-    sweep deciding whether a trial is done) must not read today's 0.5 into their config."""
-    old = TrainConfig.build(algo=algo).to_dict()
-    del old["steer_dropout"]
-    (tmp_path / "config.json").write_text(json.dumps(old))
-    assert TrainConfig.load(tmp_path / "config.json").algo.steer_dropout == 0.0
-    assert TrainConfig.build(algo=algo).algo.steer_dropout == 0.5
-
-
 def test_encoder_names_what_a_policy_acts_on_when_given_a_bare_array():
     """policy.act(raw 44-float array) raised numpy's IndexError from deep inside the encoder."""
     enc = Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM))
