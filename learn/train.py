@@ -22,7 +22,7 @@ import torch
 
 from racecar_env import spec
 from racecar_env.evaluation import SELECTION_SEED, TEST_SEED, EvalResult, evaluate
-from racecar_env.files import write_json
+from racecar_env.files import unwritable, write_json
 from racecar_env.progress import Progress
 from racecar_env.rollout import EnvPool, available_cpus, resolve_workers
 from racecar_env.tracks import Track, TrackError
@@ -136,11 +136,9 @@ def _prepare_out(out: Path, resume: bool, cfg: TrainConfig) -> Path:
 def _check_out(out: Path, resume: bool, cfg: TrainConfig) -> Path:
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file, expected a run folder")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise ConfigError(f"--out {out}: {parent} is a file, not a folder")
-            break
+    why = unwritable(out)
+    if why:
+        raise ConfigError(f"--out {out}: {why}")
     last = out / "checkpoints" / "last.pt"
     if resume and not last.is_file():
         raise ConfigError(f"--resume: {last} not found; is {out} a run folder?")

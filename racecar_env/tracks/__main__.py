@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 
 from .. import cli
+from ..files import unwritable
 from .generate import DIFFICULTIES, TEST_SEEDS, TRAIN_SEEDS, GeneratorConfig, generate, make_config, track_kind
 from .model import Track, TrackError
 
@@ -143,11 +144,9 @@ def _check_out(out: Path, suffix: str, ours) -> None:
         raise _UsageError(f"--out {out}: expected a {suffix} file name")
     if out.is_dir():
         raise _UsageError(f"cannot write {out}: it is a folder")
-    for parent in out.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise _UsageError(f"cannot write {out}: {parent} is a file, not a folder")
-            break
+    why = unwritable(out.parent)
+    if why:
+        raise _UsageError(f"cannot write {out}: {why}")
     if out.exists() and not ours(out):
         raise _UsageError(f"--out {out} exists and is not {'a generated track' if suffix == '.json' else 'a PNG'}; "
                           f"choose another file name (this command only replaces its own output)")

@@ -205,9 +205,10 @@ def parse_track(data: dict, source: str = "<dict>") -> Track:
     if not isinstance(name, str) or not name.strip() or len(name) > 200 or not name.isprintable():
         raise TrackError(f"track {src}: field 'name' must be a printable text of 1 to 200 characters, got "
                          f"{_short(name)}")
-    for key in data:   # other keys are kept (description, generator, ...), but a misspelt field is not one
+    # other keys are kept (description, generator, ...), but a near-miss of a field is a misspelling, not one of them
+    for key in [k for k in data if k not in _CORE_KEYS]:
         near = difflib.get_close_matches(str(key), _CORE_KEYS, n=1, cutoff=0.8)
-        if near and key not in _CORE_KEYS:
+        if near:
             raise TrackError(f"track {src}: unknown field '{str(key)[:60]}' (did you mean '{near[0]}'?)")
     walls = _points(src, data, "walls", 4, 1, MAX_WALLS)
     centerline = _points(src, data, "centerline", 2, 2, MAX_CENTERLINE)
