@@ -236,7 +236,9 @@ def _main(cfg: QuickstartConfig) -> int:
     write_json(out / SETTINGS, settings)
 
     have = len(demos)
+    reused = []   # what an earlier call already did: "done in" then counts only this call's work, and says so
     if have == cfg.demos:
+        reused.append("demonstrations")
         print(f"\n== 1/3 demonstrations: reusing dataset '{cfg.dataset}' ({have} episodes; --fresh to re-record)")
     else:
         run([py, "-m", "teleop", "record", "--driver", "autopilot", "--skill", "expert", "--episodes",
@@ -245,10 +247,12 @@ def _main(cfg: QuickstartConfig) -> int:
 
     result_file = train_dir / "eval.json"
     if result_file.exists() and json.loads(result_file.read_text()).get("final"):
+        reused.append("training")
         print(f"\n== 2/3 training: reusing the finished run in {train_dir} (--fresh to retrain)")
     else:
         if (train_dir / "checkpoints" / "last.pt").exists():
             extra = ["--resume"]  # a killed run continues where its last checkpoint left it
+            reused.append("the interrupted training's checkpoint")
         else:
             shutil.rmtree(train_dir, ignore_errors=True)  # killed before its first checkpoint: nothing to keep
             extra = []
@@ -266,7 +270,8 @@ def _main(cfg: QuickstartConfig) -> int:
     report = json.loads(result_file.read_text())
     final, first90 = report["final"], report.get("first_eval_ge_90pct")
     ttg = final["mean_time_to_goal_s"]
-    print(f"\nRaceCar quickstart done in {time.perf_counter() - t0:.0f} s.")
+    earlier = f" (this call; reused from an earlier one: {', '.join(reused)})" if reused else ""
+    print(f"\nRaceCar quickstart done in {time.perf_counter() - t0:.0f} s{earlier}.")
     stopped = " (stopped early: --stop-at-success)" if report.get("stopped_early_at") else ""
     reached = "never" if first90 is None else f"after {first90['wall_s']:.0f} s (step {first90['step']})"
     print(f"  training:     {report['steps']} updates, {report['wall_s']:.0f} s with evaluations{stopped}; "

@@ -52,6 +52,7 @@ refuses to append to a damaged dataset.
 """
 from __future__ import annotations
 
+import difflib
 import errno
 import fcntl
 import hashlib
@@ -643,12 +644,25 @@ def _open(name: str) -> RaceCarDataset:
         if path.is_dir():   # a folder of that name without the dataset in it: recording there would not fix it
             raise DatasetError(f"dataset {did}: the folder {path} holds no dataset (no data/ folder inside: an empty "
                                f"leftover?); remove it to record under this name, or pick another name")
-        raise DatasetError(f"dataset {did}: not found under {root} (record one with `{record_hint(name)}`, or set "
-                           f"MINARI_DATASETS_PATH)")
+        raise DatasetError(f"dataset {did}: not found under {root} ({_did_you_mean(did, root)}record one with "
+                           f"`{record_hint(name)}`, or set MINARI_DATASETS_PATH)")
     meta = _read_dataset_metadata(did, data_dir)
     _check_usable(did, name, path, meta)
     _check_physics(did, name, path, meta)
     return RaceCarDataset(name, did, path, meta, _scan_episode_folders(data_dir))
+
+
+def _short_name(did: str) -> str:
+    """"racecar/s_expert-v0" -> "s_expert" (what users type); other ids as they are."""
+    m = re.match(rf"^{NAMESPACE}/(.+)-v0$", did)
+    return m.group(1) if m else did
+
+
+def _did_you_mean(did: str, root: Path) -> str:
+    """"did you mean s_kbsloppy? " for a near-miss of an existing dataset's name, else ""."""
+    names = [_short_name(d) for d in _dataset_ids(root)]
+    close = difflib.get_close_matches(_short_name(did), names, n=3, cutoff=0.75)
+    return f"did you mean {' or '.join(close)}? " if close else ""
 
 
 def load_dataset(name: str) -> RaceCarDataset:

@@ -94,9 +94,9 @@ class AgentSpec:
 def resolve(text: str) -> AgentSpec:
     """'autopilot[:skill]' or a checkpoint path. Raises ReplayError (the loader's one line) for a bad file."""
     if text == AUTOPILOT or text.startswith(AUTOPILOT + ":"):
-        skill = text.partition(":")[2] or "expert"
+        skill = text.partition(":")[2] if text != AUTOPILOT else "expert"
         from teleop.autopilot import SKILLS
-        if skill not in SKILLS:
+        if skill not in SKILLS:   # "autopilot:" (nothing after the colon) included: a typo, not the default
             raise ReplayError(f"{text}: unknown autopilot skill {skill!r}; expected one of {', '.join(SKILLS)}")
         return AgentSpec(text, f"autopilot ({skill})", slug(f"autopilot-{skill}"), skill=skill)
     from learn.checkpoint import load_policy  # imported here: torch loads only when a checkpoint is asked for

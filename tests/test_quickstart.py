@@ -71,6 +71,8 @@ def test_quickstart_end_to_end_and_rerun_reuses(tmp_path):
 
     again = run_quickstart(tmp_path)
     assert "reusing dataset" in again and "reusing the finished run" in again
+    assert "s.\n" in out and "reused" not in out   # a first call's time is the whole job's ...
+    assert "(this call; reused from an earlier one: demonstrations, training)." in again   # ... a rerun's is not
 
 
 def test_a_dataset_the_quickstart_did_not_record_is_never_deleted_nor_used(tmp_path):

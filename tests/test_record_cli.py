@@ -109,6 +109,9 @@ def test_errors_are_one_line_exit_2(root, capsys):
                       f"with `python -m teleop --driver autopilot --dataset missing`, or set MINARI_DATASETS_PATH)"]
     # a damaged episode: info and list say so (exit 1), recording into it is refused in one line (exit 2)
     assert main(["--driver", "autopilot", "--episodes", "2", "--dataset", "dmg", "--no-progress"]) == 0
+    # a near-miss of an existing name is pointed at it
+    p = run_cli(["info", "dmgg"], root)
+    assert p.returncode == 2 and "(did you mean dmg? record one with" in p.stderr, p.stderr
     arrow = root / "racecar" / "dmg-v0" / "data" / "1" / "part-0.arrow"
     arrow.write_bytes(arrow.read_bytes()[:1000])
     capsys.readouterr()

@@ -309,6 +309,7 @@ def test_chase_view_shows_the_car_and_little_sky(datasets_root):
     (["--dataset", "demo_mix", "--episodes", "-1"], "--episodes '-1'"),
     (["--dataset", "demo_mix", "--track", "hairpin"], "--track does not apply to --dataset"),
     (["--policy", "autopilot:wild"], "unknown autopilot skill 'wild'"),
+    (["--policy", "autopilot:"], "unknown autopilot skill ''"),         # a dangling colon is not the expert
     (["--policy", "autopilot", "--episodes", "0"], "--episodes '0'"),
     (["--policy", "autopilot", "--episodes", "-2"], "--episodes '-2'"),
     (["--policy", "autopilot", "--episodes", "0,0"], "--episodes '0,0'"),

@@ -332,7 +332,12 @@ def test_datasets_and_out_are_checked_before_ray(tmp_path, no_ray, capsys):
              (["--datasets", "nope", "--set", f"eval_track={taken}", "--out", str(tmp_path / "n")],
               f"--set eval_track={taken}: track {taken}: not valid JSON"),
              (["--datasets", "nope", "--out", str(tmp_path / ("a" * 300)), "--dry-run"],   # the OS refuses the name
-              f"--out {tmp_path / ('a' * 300)}: not a usable folder path (File name too long)")]
+              f"--out {tmp_path / ('a' * 300)}: not a usable folder path (File name too long)"),
+             # a cluster address that is no address, or where nothing listens: refused before sweep.json is written
+             (["--datasets", "nope", "--address", "bad", "--out", str(tmp_path / "n")],
+              "--address bad: expected auto, HOST:PORT or ray://HOST:PORT"),
+             (["--datasets", "nope", "--address", "127.0.0.1:1", "--out", str(tmp_path / "n")],
+              "--address 127.0.0.1:1: cannot reach Ray there")]
     for args, says in cases:
         assert main([*base, *args]) == 2
         err = capsys.readouterr().err.strip()
@@ -484,6 +489,25 @@ def test_summary_pivot_is_the_results_table(tmp_path):
     assert table[5].startswith("| messy | **25%** [0, 50] n=2 | **100%** [100, 100] n=1 |")
     assert "| clean | 10.00 s / 1.5 min / 0.8 min (2/2) | 10.00 s / 1.5 min / 0.5 min (1/2) |" in md
     assert "| messy | iql | - | 1 (+1 unfinished) |" in md
+    assert "Counted as unfinished" not in md
+
+
+def test_a_trial_whose_report_does_not_read_is_named_not_silently_dropped(tmp_path, capsys):
+    """A damaged eval.json (a disk filled mid-write, a hand edit) counts the trial as unfinished, and --summarize
+    says which file it was, in the table and on the terminal, instead of showing n-1 seeds without a word."""
+    for seed in (0, 1):
+        folder = tmp_path / "trials" / "d" / "bc" / f"s{seed}"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"dataset": "d", "algo": "bc", "seed": seed}))
+        (folder / "eval.json").write_text(json.dumps({"final": {"success_rate": 1.0, "crash_rate": 0.0,
+                                                                "episodes": 1, "per_episode": []}, "wall_s": 1.0}))
+    (tmp_path / "trials" / "d" / "bc" / "s1" / "eval.json").write_text('{"final": {"success_')
+    assert main(["--summarize", str(tmp_path), "--reps", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "warning: trials/d/bc/s1/eval.json is not readable JSON; counted as unfinished" in out, out
+    md = (tmp_path / "summary.md").read_text()
+    assert "| d | bc | - | 1 (+1 unfinished) |" in md
+    assert "Counted as unfinished (rerunning the sweep command tests them again): trials/d/bc/s1/eval.json" in md
 
 
 def test_every_distinct_value_gets_its_own_trial_folder(tmp_path):

@@ -63,6 +63,8 @@ def test_an_eval_track_file_named_random_is_embedded_and_resume_ignores_later_ed
 @pytest.mark.parametrize("typo, says", [
     ("randomly", "unknown track 'randomly'"),
     ("random:validation", "expected random, random:train or random:test"),
+    ("random:", "expected random, random:train or random:test"),        # a dangling colon is not the default pool
+    ("random:test:", "expected random, random:train or random:test"),
     ("random:test:nightmare", "unknown difficulty 'nightmare'"),
 ])
 def test_a_mistyped_random_eval_track_fails_before_the_run_folder_is_written(typo, says, datasets_root, tmp_path,

@@ -120,6 +120,8 @@ def _print_table(rows, emit) -> None:
              + "".join(f"  {t} {_pct(x['success_mean'])}{_ci(x['success_mean_ci'])}"
                        for t, x in (r.get("transfer") or {}).items())
              + (f"  ({r['unfinished']} unfinished)" if r["unfinished"] else ""))
+    for problem in (p for r in rows for p in r.get("problems", [])):
+        emit(f"  warning: {problem}; counted as unfinished (rerunning the sweep command tests that trial again)")
 
 
 def _failed(n: int, stuck: list[str]) -> str:
@@ -189,6 +191,9 @@ def main(argv: list[str] | None = None) -> int:
         local_cpus = a.cpus or os.cpu_count() or 1
         if not a.address and a.cpus_per_trial > local_cpus:
             raise g.SweepError(f"--cpus-per-trial {a.cpus_per_trial}: the local Ray has {local_cpus} CPUs (--cpus)")
+        if a.address and a.address != "auto" and not a.dry_run:
+            from .run import check_reachable
+            check_reachable(a.address)       # before sweep.json is written: a typo leaves no folder behind
         records = {name: g.dataset_record(name) for name in plan.datasets}   # each exists and is readable
         g.check_data(plan.out, records)      # trials that trained on another version of a dataset: refused
         status = {t.rel: g.trial_status(plan, t) for t in plan.trials}

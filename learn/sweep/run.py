@@ -220,7 +220,7 @@ def _reporter(total: int, done_before: int, pending: int, emit, quiet: bool, out
     return Report()
 
 
-def _check_reachable(address: str) -> None:
+def check_reachable(address: str) -> None:
     """Ray retries an unreachable cluster address for minutes (and ignores SIGTERM meanwhile): fail at once."""
     import socket
     host, _, port = address.removeprefix("ray://").rpartition(":")
@@ -240,7 +240,7 @@ def connect(address: str | None, cpus: int | None) -> bool:
         return False
     quiet = {"include_dashboard": False, "log_to_driver": False, "logging_level": logging.ERROR}
     if address and address != "auto":
-        _check_reachable(address)
+        check_reachable(address)
     if address:
         try:
             if address.startswith("ray://"):

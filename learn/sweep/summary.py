@@ -63,9 +63,13 @@ def collect(sweep_dir: "str | Path") -> list[dict]:
         parts = folder.relative_to(root).parts
         if cfg is None or len(parts) < 3 or not re.fullmatch(r"s\d+", parts[-1]):
             continue
-        report = read_json(folder / "eval.json") or {}
+        report = read_json(folder / "eval.json")
+        # a report that exists but does not read counts as unfinished; the table says so instead of a quiet n-1
+        problem = (f"{folder.relative_to(root.parent)}/eval.json is not readable JSON"
+                   if report is None and (folder / "eval.json").exists() else None)
+        report = report or {}
         final = report.get("final")
-        out.append({"folder": str(folder), "dataset": str(cfg.get("dataset", parts[0])),
+        out.append({"folder": str(folder), "problem": problem, "dataset": str(cfg.get("dataset", parts[0])),
                     "algo": str(cfg.get("algo", parts[1])), "setting": "/".join(parts[2:-1]),
                     "seed": int(cfg.get("seed", parts[-1][1:])), "final": final if isinstance(final, dict) else None,
                     "wall_s": report.get("wall_s"), "first90": report.get("first_eval_ge_90pct"),
@@ -113,6 +117,7 @@ def aggregate(records: list[dict], reps: int = BOOTSTRAP_REPS) -> list[dict]:
         done = [r for r in members if r["final"] is not None]
         row = {"dataset": dataset, "algo": algo, "setting": setting, "seeds": len(done),
                "seed_list": [r["seed"] for r in done], "unfinished": len(members) - len(done),
+               "problems": [r["problem"] for r in members if r.get("problem")],
                "success_per_seed": [float(r["final"]["success_rate"]) for r in done]}
         if done:
             scores = np.array(row["success_per_seed"], dtype=float)
@@ -203,6 +208,9 @@ def markdown(rows: list[dict], sweep_dir: Path) -> str:
                      f"{_pct(r['success_mean'])}{_ci(r['success_mean_ci'])} | "
                      f"{_pct(r['success_iqm'])}{_ci(r['success_iqm_ci'])} | {_num(r['time_to_goal_s'], ' s', 2)} | "
                      f"{_pct(r['crash_rate'])} | {wall} |{extra}")
+    problems = [p for r in rows for p in r.get("problems", [])]
+    if problems:
+        lines += ["", "Counted as unfinished (rerunning the sweep command tests them again): " + "; ".join(problems)]
     return "\n".join(lines) + "\n" + pivot(rows)
 
 

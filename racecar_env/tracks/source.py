@@ -57,11 +57,12 @@ def track_source(track: "str | dict | Track | TrackSource") -> TrackSource:
         return track
     if is_random_spec(track):
         parts = track.split(":")[1:]
-        pool = parts[0] if parts and parts[0] else "train"
+        # an empty part ("random:", "random:test:") is a typo, not a request for the default: refuse it
+        if len(parts) > 2 or "" in parts:
+            raise TrackError(f"track {track!r}: expected random, random:train or random:test[:DIFFICULTY]")
+        pool = parts[0] if parts else "train"
         if pool not in POOLS:
             raise TrackError(f"track {track!r}: expected random, random:train or random:test[:DIFFICULTY]")
-        generator = {"difficulty": parts[1]} if len(parts) > 1 and parts[1] else {}
-        if len(parts) > 2:
-            raise TrackError(f"track {track!r}: expected random[:train|test[:DIFFICULTY]]")
+        generator = {"difficulty": parts[1]} if len(parts) > 1 else {}
         return TrackSource(pool=pool, generator=generator)
     return TrackSource(fixed=load_track(track))
