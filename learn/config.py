@@ -42,8 +42,8 @@ EVAL_EVERY = 500
 
 STEER_DROPOUT_HELP = ("probability that a training sample hides the measured steering angle from the actor "
                       "(ChauffeurNet's past-motion dropout): on keyboard data the wheel's angle predicts the next key "
-                      "press, and a clone that learns to copy it misses corners; 0.5 fixed BC and TD3+BC on the S "
-                      "track's keyboard data but cost 25-30 points on many roads (learn/README.md)")
+                      "press, and a clone that learns to copy it misses corners (learn/README.md: 0.2 and 0.5 on "
+                      "the S track and on many roads)")
 
 
 @dataclass(kw_only=True)
@@ -99,6 +99,10 @@ class TD3BCConfig(CriticConfig):
     noise_clip: float = opt(0.5, "clip of the smoothing noise", lo=0)
     policy_freq: int = opt(2, "actor (and target) update every N critic updates", lo=1)
     n_critics: int = opt(2, "critic ensemble size; > 2 = the actor follows the pessimistic min over all", lo=2)
+    # 0.2: on keyboard data the BC term copies the wheel's angle (76-80% -> 97-100% on the S track's keyboard
+    # families); 0.5 did as well there but cost 25 points on many roads, where the angle also tells the actor
+    # something (0.2 cost 4, within the seeds' spread: learn/README.md)
+    steer_dropout: float = opt(0.2, STEER_DROPOUT_HELP, lo=0, hi=1)
 
 
 @dataclass(kw_only=True)
@@ -190,8 +194,9 @@ CRITIC_SETTINGS = frozenset(f.name for f in fields(CriticConfig)) - frozenset(f.
 #: before they moved to CriticConfig): dropped when a saved config is read, refused when given.
 NEVER_READ = {"bc": CRITIC_SETTINGS}
 #: What a saved config that lacks a setting meant, where the setting's default is not the behaviour runs had before
-#: it existed (CQL evaluated its live actor until actor_average came, and then its default changed to 0.005).
-BEFORE_IT_EXISTED = {"cql": {"actor_average": 0.0}}
+#: it existed (CQL evaluated its live actor until actor_average came, and then its default changed to 0.005;
+#: TD3+BC's actor saw the steering angle in every sample until steer_dropout came with its 0.2 default).
+BEFORE_IT_EXISTED = {"cql": {"actor_average": 0.0}, "td3bc": {"steer_dropout": 0.0}}
 
 
 @dataclass(kw_only=True)

@@ -231,14 +231,18 @@ def test_bc_has_no_critic_settings_but_reads_configs_that_carried_them(tmp_path)
         TrainConfig.from_dict(old)
 
 
-def test_a_saved_cql_config_without_actor_average_keeps_the_live_actor_it_was_trained_with(tmp_path):
-    """Runs from before actor_average existed evaluated their live actor; today's default (0.005) must not be read
-    into their config.json (a sweep would call them done with today's settings; a resume would expect two actors)."""
-    old = TrainConfig.build(algo="cql").to_dict()
-    del old["actor_average"]
+@pytest.mark.parametrize("algo, setting, then, now", [("cql", "actor_average", 0.0, 0.005),
+                                                      ("td3bc", "steer_dropout", 0.0, 0.2)])
+def test_a_saved_config_without_a_later_setting_keeps_the_behaviour_it_was_trained_with(algo, setting, then, now,
+                                                                                        tmp_path):
+    """Runs from before actor_average existed evaluated CQL's live actor, and TD3+BC's actor saw the steering angle
+    in every sample before steer_dropout; today's defaults must not be read into their config.json (a sweep would
+    call them done with today's settings; a resume would expect two actors, or change what the actor sees)."""
+    old = TrainConfig.build(algo=algo).to_dict()
+    del old[setting]
     (tmp_path / "config.json").write_text(json.dumps(old))
-    assert TrainConfig.load(tmp_path / "config.json").algo.actor_average == 0.0
-    assert TrainConfig.build(algo="cql").algo.actor_average == 0.005    # what a new run gets
+    assert getattr(TrainConfig.load(tmp_path / "config.json").algo, setting) == then
+    assert getattr(TrainConfig.build(algo=algo).algo, setting) == now    # what a new run gets
 
 
 def test_config_round_trips_flat_json():
