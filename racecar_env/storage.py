@@ -147,8 +147,7 @@ def dataset_path(name: str) -> Path:
 
 def record_hint(name: str) -> str:
     """The command that records the dataset headless (what every 'not found' / 're-record' message suggests)."""
-    m = re.match(rf"^{NAMESPACE}/(.+)-v0$", str(name))
-    return f"python -m teleop --driver autopilot --dataset {m.group(1) if m else name}"
+    return f"python -m teleop --driver autopilot --dataset {_short_name(str(name))}"
 
 
 # --- small helpers ------------------------------------------------------------------------------------------------

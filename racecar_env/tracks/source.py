@@ -57,11 +57,9 @@ def track_source(track: "str | dict | Track | TrackSource") -> TrackSource:
         return track
     if is_random_spec(track):
         parts = track.split(":")[1:]
-        # an empty part ("random:", "random:test:") is a typo, not a request for the default: refuse it
-        if len(parts) > 2 or "" in parts:
-            raise TrackError(f"track {track!r}: expected random, random:train or random:test[:DIFFICULTY]")
         pool = parts[0] if parts else "train"
-        if pool not in POOLS:
+        # an empty part ("random:", "random:test:") is a typo, not a request for the default: refused too
+        if len(parts) > 2 or "" in parts or pool not in POOLS:
             raise TrackError(f"track {track!r}: expected random, random:train or random:test[:DIFFICULTY]")
         generator = {"difficulty": parts[1]} if len(parts) > 1 else {}
         return TrackSource(pool=pool, generator=generator)
