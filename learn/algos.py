@@ -118,7 +118,7 @@ class TD3BC:
         out = {"loss/critic": critic_loss.detach(), "q/data": q.detach().mean(), "q/target": target.mean()}
 
         if pretrain or self.it % c.policy_freq == 0:
-            pi = self.actor(hide_steer(b.obs, c.steer_dropout))
+            pi = self.actor(hide_steer(b.obs, c.steer_dropout_at(self.it)))
             bc = F.mse_loss(pi, b.action)
             if pretrain:
                 actor_loss = bc
@@ -147,7 +147,7 @@ class TD3BC:
 
 
 def cql_penalty(q_sampled: torch.Tensor, log_density: torch.Tensor, q_data: torch.Tensor,
-                temperature: float = 1.0) -> torch.Tensor:
+                temperature: float = 1.0, data_weight: torch.Tensor | None = None) -> torch.Tensor:
     """CQL(H)'s conservative gap per critic: the soft maximum of Q over actions minus Q at the data's action,
 
         gap = mean over states of [ T * log mean_i exp((Q(s, a_i) - log mu(a_i|s)) / T) - Q(s, a_data) ],
@@ -159,6 +159,8 @@ def cql_penalty(q_sampled: torch.Tensor, log_density: torch.Tensor, q_data: torc
     of T * log(volume) (log 4 for [-1, 1]^2), whatever K is: the gap a Lagrange target is set against."""
     k = q_sampled.shape[-1]
     lse = temperature * (torch.logsumexp((q_sampled - log_density) / temperature, dim=-1) - math.log(k))
+    if data_weight is not None:   # (B,), mean 1: the data actions are pushed up in these proportions
+        q_data = data_weight * q_data
     return (lse - q_data).mean(-1)
 
 
@@ -176,6 +178,15 @@ def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float
     Gradient descent on it raises w while the (detached) gap is above the target and lowers it below, so the
     penalty is as strong as it has to be to hold the gap at the target, whatever the scale of Q."""
     return -(log_weight.exp() * (gap.detach() - target_gap)).mean()
+
+
+def poor_action_weights(adv: torch.Tensor, beta: float, max_weight: float = 100.0) -> torch.Tensor:
+    """ReDS's reweighting of the data toward its poor actions: exp(-beta * A / std A) over the batch, capped and
+    normalised to mean 1. Advantages are read in units of their own spread, so beta means the same whatever the
+    scale of Q (CQL's Q here is ~10x smaller than IQL's)."""
+    z = (adv - adv.mean()) / (adv.std() + 1e-6)
+    w = torch.exp(-beta * z).clamp(max=max_weight)
+    return w / w.mean()
 
 
 def q_scale(weight: float, q: torch.Tensor) -> torch.Tensor:
@@ -196,7 +207,12 @@ class CQL:
     action, plus the entropy term) and the TD target bootstraps from its mean action.
     With actor_average, `actor` (the policy evaluations and checkpoints use) is a Polyak average of `actor_live` (the
     one the updates train): on imperfect data the live actor hops between the peaks the penalty raises at data
-    actions every few hundred updates, and its average hops less."""
+    actions every few hundred updates, and its average hops less. With cql_reds (Singh et al. 2023) a second
+    tanh-Gaussian `rho` clones the data weighted toward its poor actions (poor_action_weights of the data's own
+    advantage, _update_reds) and its samples join the pushed-down set: plain CQL raises Q at every data action, the
+    crashing drives' included; rho's samples are meant to cancel that where the data's actions were poor
+    (cql_reds_form push_up: the data actions are raised in proportion to their advantage instead). Neither fixed
+    keyboard-sloppy data here (learn/README.md)."""
 
     def __init__(self, cfg: CQLConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
@@ -214,6 +230,13 @@ class CQL:
         self.log_cql_weight = torch.tensor(math.log(cfg.cql_weight), device=device, requires_grad=True)
         self.actor_opt = _adam(self.actor_live.parameters(), cfg.actor_lr)
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
+        if cfg.cql_reds:   # the data's value, and (form rho) the policy of its poor actions
+            self.data_value = ValueNet(obs_dim, cfg.hidden).to(device)
+            reds_params = list(self.data_value.parameters())
+            if cfg.cql_reds_form == "rho":
+                self.rho = GaussianActor(obs_dim, ACT_DIM, cfg.hidden).to(device)
+                reds_params += list(self.rho.parameters())
+            self.reds_opt = _adam(reds_params, cfg.critic_lr)
         self.alpha_opt = _adam([self.log_alpha], cfg.temperature_lr)
         self.cql_weight_opt = _adam([self.log_cql_weight], cfg.cql_weight_lr)
         self.target_entropy = -float(ACT_DIM)
@@ -253,18 +276,30 @@ class CQL:
         mixed = c.cql_proposal == "mixed"
         rand_a = torch.rand(B, n if mixed else 3 * n, ACT_DIM, device=b.obs.device) * 2 - 1
         sampled = [rand_a, cur_a.detach(), next_a.detach()] if mixed else [rand_a]
+        rho = c.cql_reds and c.cql_reds_form == "rho"
+        if rho:   # rho's poor actions, n per state, pushed down with the rest
+            with torch.no_grad():
+                rho_a, rho_logp = self.rho.sample(b.obs, n)
+            sampled.append(rho_a)
         all_a = torch.cat([b.action.unsqueeze(1), *sampled], dim=1)
-        q_all = self.critic(b.obs, all_a)   # (2, B, 1 + 3n)
+        q_all = self.critic(b.obs, all_a)   # (2, B, 1 + 3n [+ n])
         q_data = q_all[:, :, 0]
         td_loss = (q_data - target).pow(2).mean(1).sum()
         q_pen = calibrated(q_all, c.reward_scale * b.mc_return, n + 1) if c.cql_calibrated else q_all
         log_density = torch.full((B, rand_a.shape[1]), self.log_uniform_density, device=b.obs.device)
         if mixed:   # the three proposals
             log_density = torch.cat([log_density, cur_logp.detach(), next_logp.detach()], dim=1)
+        if rho:
+            log_density = torch.cat([log_density, rho_logp], dim=1)
+        data_weight, out = None, {}
+        if c.cql_reds:
+            adv, out = self._update_reds(b, c.reward_scale * b.mc_return)
+            if not rho:   # form push_up: the data's actions raised in proportion to exp(beta * A / std A)
+                data_weight = poor_action_weights(-adv, c.cql_reds)
         if c.cql_importance_sample:
-            gap = cql_penalty(q_pen[:, :, 1:], log_density, q_data, c.cql_temperature)   # (2,)
-        else:   # every sampled action (and the data's) weighs alike: the policy's own actions are pushed down
-            gap = cql_penalty(q_pen, q_all.new_zeros(()), q_data, c.cql_temperature)   # however narrow it is
+            gap = cql_penalty(q_pen[:, :, 1:], log_density, q_data, c.cql_temperature, data_weight)   # (2,)
+        else:   # every sampled action (and the data's) weighs alike: the policy's own actions are pushed down,
+            gap = cql_penalty(q_pen, q_all.new_zeros(()), q_data, c.cql_temperature, data_weight)   # however narrow
         lagrange = c.cql_lagrange
         weight = self.log_cql_weight.exp().detach() if lagrange else torch.tensor(c.cql_weight)
         critic_loss = td_loss + weight * gap.sum()
@@ -286,6 +321,8 @@ class CQL:
         critic_loss.backward()
         self.critic_opt.step()
         soft_update(self.critic_target, self.critic, c.tau)
+        if rho:
+            out["q/rho"] = q_all[:, :, 3 * n + 1:].detach().mean()
         with torch.no_grad():
             q_rand = q_all[:, :, 1:rand_a.shape[1] + 1].mean()
             if mixed:   # Q at the policy's samples, from the penalty's pass
@@ -295,10 +332,31 @@ class CQL:
         return {"loss/actor": actor_loss.detach(), "loss/critic": critic_loss.detach(), "loss/td": td_loss.detach(),
                 "cql/penalty": gap.detach().mean(), "cql/weight": weight, "q/data": q_data.detach().mean(),
                 "q/policy": q_cur, "q/random": q_rand, "q/target": target.mean(), "alpha": alpha,
-                "entropy": -pi_logp.detach().mean()}
+                "entropy": -pi_logp.detach().mean(), **out}
+
+    def _update_reds(self, b: Batch, mc_return: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The data action's advantage, the drive's own discounted reward-to-go over the data's value (regressed on
+        it here), and (form rho) ReDS's rho: the data's actions weighted toward the poor ones. Not the critic's
+        advantage over the policy's samples: that is ~0 wherever the actor sits on the data action's peak, which is
+        everywhere here (a pilot with it: learn/README.md)."""
+        v = self.data_value(b.obs)
+        loss = F.mse_loss(v, mc_return)
+        adv = (mc_return - v).detach()
+        out = {"loss/data_value": loss.detach()}
+        if self.cfg.cql_reds_form == "rho":
+            rho_loss = -(poor_action_weights(adv, self.cfg.cql_reds) * self.rho.log_prob(b.obs, b.action)).mean()
+            loss = loss + rho_loss
+            out["loss/rho"] = rho_loss.detach()
+        self.reds_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.reds_opt.step()
+        return adv, out
 
     def state_dict(self) -> dict:
         live = {"actor_live": self.actor_live.state_dict()} if self.cfg.actor_average else {}
+        if self.cfg.cql_reds:
+            live.update({k: getattr(self, k).state_dict() for k in ("data_value", "rho", "reds_opt")
+                         if hasattr(self, k)})
         return {"actor": self.actor.state_dict(), **live, "critic": self.critic.state_dict(),
                 "critic_target": self.critic_target.state_dict(), "log_alpha": self.log_alpha.detach().clone(),
                 "log_cql_weight": self.log_cql_weight.detach().clone(),
@@ -310,6 +368,10 @@ class CQL:
             getattr(self, k).load_state_dict(d[k])
         if self.cfg.actor_average:
             self.actor_live.load_state_dict(d["actor_live"])
+        if self.cfg.cql_reds:
+            for k in ("data_value", "rho", "reds_opt"):
+                if hasattr(self, k):
+                    getattr(self, k).load_state_dict(d[k])
         with torch.no_grad():
             self.log_alpha.copy_(d["log_alpha"])
             self.log_cql_weight.copy_(d["log_cql_weight"])

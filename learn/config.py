@@ -103,6 +103,15 @@ class TD3BCConfig(CriticConfig):
     # families); 0.5 did as well there but cost 25 points on many roads, where the angle also tells the actor
     # something (0.2 cost 4, within the seeds' spread: learn/README.md)
     steer_dropout: float = opt(0.2, STEER_DROPOUT_HELP, lo=0, hi=1)
+    steer_dropout_fade: bool = opt(False, "lower the steering dropout linearly from --steer-dropout at the first "
+                                          "update to 0 at the last (measured: many-roads agents then finish more "
+                                          "of the shipped hairpin and fewer hard generated roads; README)")
+
+    def steer_dropout_at(self, update: int) -> float:
+        """The steering dropout's share at this update (counting the BC pretraining's)."""
+        if not self.steer_dropout_fade:
+            return self.steer_dropout
+        return self.steer_dropout * max(0.0, 1.0 - update / max(self.total_steps, 1))
 
 
 @dataclass(kw_only=True)
@@ -163,6 +172,15 @@ class CQLConfig(CriticDrivenConfig):
                            lo=0)
     init_temperature: float = opt(0.02, "entropy temperature of the BC warm-up and the start of the CQL phase "
                                         "(in the units of Q: rewards here are ~0.1 a step)", lo=0, lo_open=True)
+    cql_reds: float = opt(0.0, "ReDS (Singh et al. 2023, CQL for data whose quality varies by state): > 0 = a "
+                               "second policy rho learns the data's actions weighted by exp(-this * A / std A), A = "
+                               "the drive's reward-to-go over the data's value, i.e. the data's worst actions, and "
+                               "its n samples per state join the soft maximum that is pushed down, so Q is raised "
+                               "only at the data actions rho does not cover; 0 = plain CQL", lo=0)
+    cql_reds_form: str = opt("rho", "how --cql-reds acts: rho = ReDS's (rho's samples pushed down); push_up = the "
+                                    "data actions are pushed up in proportion to exp(beta * A / std A) instead of "
+                                    "alike, so Q is raised at the good drives' actions only",
+                             choices=("rho", "push_up"))
 
     def __post_init__(self):
         if self.cql_calibrated and self.cql_proposal == "uniform":

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from learn.algos import CQL, TD3BC
+from learn.algos import CQL, TD3BC, cql_penalty, poor_action_weights
 from learn.config import ALGO_CONFIGS, ConfigError, TrainConfig
 from learn.data import Batch, ReplayBuffer
 from learn.encoding import FEATURE_DIM, FEATURE_NAMES, Encoder, features
@@ -427,6 +427,13 @@ def test_cql_penalty_is_the_soft_maximum_over_sampled_actions_minus_data_q():
     torch.testing.assert_close(q_s2.grad.sum(-1), torch.full((1, 2), 0.5))
 
 
+def test_cql_penalty_pushes_data_actions_up_in_proportion_to_their_weights():
+    q_d = torch.zeros(1, 4, requires_grad=True)
+    w = torch.tensor([0.0, 0.5, 1.5, 2.0])
+    cql_penalty(torch.zeros(1, 4, 3), torch.zeros(()), q_d, data_weight=w).sum().backward()
+    torch.testing.assert_close(q_d.grad, -w[None] / 4)   # a weight-0 action is not raised at all
+
+
 def test_calibrated_penalty_lifts_only_policy_actions_below_the_data_return():
     """Cal-QL: policy-sample Q below the drive's reward-to-go enter the soft maximum at the bound, without gradient;
     the data and uniform columns, and policy Q above the bound, pass unchanged."""
@@ -485,6 +492,48 @@ def test_cql_averaged_actor_follows_the_live_one_and_is_the_saved_policy():
     torch.testing.assert_close(list(again.actor_live.parameters()), list(agent.actor_live.parameters()))
     plain = CQL(ALGO_CONFIGS["cql"](hidden=(16, 16), cql_n_actions=2, actor_average=0.0), FEATURE_DIM)
     assert plain.actor is plain.actor_live and "actor_live" not in plain.state_dict()
+
+
+def test_poor_action_weights_favour_low_advantages_whatever_the_scale_of_q():
+    adv = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])
+    w = poor_action_weights(adv, beta=1.0)
+    assert torch.all(w[:-1] > w[1:]) and float(w.mean()) == pytest.approx(1.0)
+    torch.testing.assert_close(poor_action_weights(10 * adv + 3, beta=1.0), w)   # read in units of their spread
+    assert torch.all(poor_action_weights(adv, beta=0.0) == 1.0)                  # beta 0: a plain clone
+    adv = torch.tensor([-100.0] + [0.0] * 99)   # one outlier: its weight exp(5 * 9.9) is capped at 10
+    z_rest = float((adv[1] - adv.mean()) / adv.std())
+    capped = poor_action_weights(adv, beta=5.0, max_weight=10.0)
+    assert float(capped[0] / capped[1]) == pytest.approx(10.0 / math.exp(-5.0 * z_rest), rel=1e-4)
+
+
+def test_cql_reds_rho_learns_the_datas_poor_actions_and_joins_the_pushed_down_set():
+    """One state, two recorded actions: half the drives steer right (+0.8) and go on (reward-to-go +1), half steer
+    left (-0.8) and crash (-1). rho, weighted toward actions whose reward-to-go is below the state's value, moves
+    its mean to the left one (a plain clone would sit between them); its samples are in the critic pass the
+    penalty pushes down (Q = steering there), and it is saved and restored with the agent."""
+    torch.manual_seed(0)
+    n = 4
+    cfg = ALGO_CONFIGS["cql"](hidden=(16, 16), cql_n_actions=n, cql_reds=1.0, actor_average=0.0)
+    agent = CQL(cfg, FEATURE_DIM)
+    _steering_critic(agent.critic)
+    for g in agent.critic_opt.param_groups:   # the critic frozen: Q = steering
+        g["lr"] = 0.0
+    for g in agent.reds_opt.param_groups:
+        g["lr"] = 3e-3
+    action = torch.tensor([[0.8, 0.0], [-0.8, 0.0]]).repeat(128, 1)
+    mc_return = torch.tensor([1.0, -1.0]).repeat(128)
+    b = Batch(torch.zeros(256, FEATURE_DIM), action, torch.zeros(256), torch.zeros(256, FEATURE_DIM),
+              torch.zeros(256), mc_return)
+    for _ in range(300):
+        out = agent.update(b)
+    steer = float(agent.rho(torch.zeros(1, FEATURE_DIM))[0, 0])
+    assert steer < -0.4, steer
+    assert float(agent.data_value(torch.zeros(1, FEATURE_DIM))) == pytest.approx(0.0, abs=0.1)  # the data's value
+    assert float(out["q/rho"]) == pytest.approx(steer, abs=0.2)    # Q = steering at rho's samples
+    again = CQL(cfg, FEATURE_DIM)
+    again.load_state_dict(agent.state_dict())
+    torch.testing.assert_close(list(again.rho.parameters()), list(agent.rho.parameters()))
+    torch.testing.assert_close(list(again.data_value.parameters()), list(agent.data_value.parameters()))
 
 
 def test_gaussian_actor_log_prob_is_the_squashed_gaussian_density():
@@ -567,6 +616,12 @@ def test_steer_dropout_hides_only_the_steering_angle_in_about_p_of_the_rows():
     assert FEATURE_NAMES[STEER_FEATURE] == "steer_angle"
     hidden = out[:, STEER_FEATURE] == 0
     assert 0.26 < hidden.float().mean() < 0.34 and changed[:, STEER_FEATURE].sum() == hidden.sum()
+
+
+def test_td3bc_steer_dropout_fades_to_zero_over_the_run_when_asked():
+    cfg = ALGO_CONFIGS["td3bc"](bc_steps=1000, steps=3000, steer_dropout=0.2, steer_dropout_fade=True)
+    assert [cfg.steer_dropout_at(u) for u in (0, 2000, 4000, 5000)] == pytest.approx([0.2, 0.1, 0.0, 0.0])
+    assert ALGO_CONFIGS["td3bc"](steer_dropout=0.2).steer_dropout_at(8000) == 0.2   # constant by default
 
 
 @pytest.mark.parametrize("algo", ["bc", "td3bc", "cql", "iql"])
