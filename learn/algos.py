@@ -184,8 +184,7 @@ def poor_action_weights(adv: torch.Tensor, beta: float, max_weight: float = 100.
     """ReDS's reweighting of the data toward its poor actions: exp(-beta * A / std A) over the batch, capped and
     normalised to mean 1. Advantages are read in units of their own spread, so beta means the same whatever the
     scale of Q (CQL's Q here is ~10x smaller than IQL's)."""
-    z = (adv - adv.mean()) / (adv.std() + 1e-6)
-    w = torch.exp(-beta * z).clamp(max=max_weight)
+    w = advantage_weights(-(adv - adv.mean()) / (adv.std() + 1e-6), beta, max_weight)
     return w / w.mean()
 
 
@@ -230,13 +229,15 @@ class CQL:
         self.log_cql_weight = torch.tensor(math.log(cfg.cql_weight), device=device, requires_grad=True)
         self.actor_opt = _adam(self.actor_live.parameters(), cfg.actor_lr)
         self.critic_opt = _adam(self.critic.parameters(), cfg.critic_lr)
+        self.reds_parts: tuple[str, ...] = ()   # what cql_reds adds to the agent (and to its checkpoints)
         if cfg.cql_reds:   # the data's value, and (form rho) the policy of its poor actions
             self.data_value = ValueNet(obs_dim, cfg.hidden).to(device)
-            reds_params = list(self.data_value.parameters())
+            nets = ("data_value",)
             if cfg.cql_reds_form == "rho":
                 self.rho = GaussianActor(obs_dim, ACT_DIM, cfg.hidden).to(device)
-                reds_params += list(self.rho.parameters())
-            self.reds_opt = _adam(reds_params, cfg.critic_lr)
+                nets += ("rho",)
+            self.reds_opt = _adam([p for k in nets for p in getattr(self, k).parameters()], cfg.critic_lr)
+            self.reds_parts = (*nets, "reds_opt")
         self.alpha_opt = _adam([self.log_alpha], cfg.temperature_lr)
         self.cql_weight_opt = _adam([self.log_cql_weight], cfg.cql_weight_lr)
         self.target_entropy = -float(ACT_DIM)
@@ -354,9 +355,7 @@ class CQL:
 
     def state_dict(self) -> dict:
         live = {"actor_live": self.actor_live.state_dict()} if self.cfg.actor_average else {}
-        if self.cfg.cql_reds:
-            live.update({k: getattr(self, k).state_dict() for k in ("data_value", "rho", "reds_opt")
-                         if hasattr(self, k)})
+        live.update({k: getattr(self, k).state_dict() for k in self.reds_parts})
         return {"actor": self.actor.state_dict(), **live, "critic": self.critic.state_dict(),
                 "critic_target": self.critic_target.state_dict(), "log_alpha": self.log_alpha.detach().clone(),
                 "log_cql_weight": self.log_cql_weight.detach().clone(),
@@ -368,10 +367,8 @@ class CQL:
             getattr(self, k).load_state_dict(d[k])
         if self.cfg.actor_average:
             self.actor_live.load_state_dict(d["actor_live"])
-        if self.cfg.cql_reds:
-            for k in ("data_value", "rho", "reds_opt"):
-                if hasattr(self, k):
-                    getattr(self, k).load_state_dict(d[k])
+        for k in self.reds_parts:
+            getattr(self, k).load_state_dict(d[k])
         with torch.no_grad():
             self.log_alpha.copy_(d["log_alpha"])
             self.log_cql_weight.copy_(d["log_cql_weight"])
