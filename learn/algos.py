@@ -146,6 +146,9 @@ class TD3BC:
         self.it = int(d["it"])
 
 
+DATA_JITTER_SAMPLES = 4   # jittered copies of each data action on the push-up side with cql_data_noise
+
+
 def cql_penalty(q_sampled: torch.Tensor, log_density: torch.Tensor, q_data: torch.Tensor,
                 temperature: float = 1.0, data_weight: torch.Tensor | None = None) -> torch.Tensor:
     """CQL(H)'s conservative gap per critic: the soft maximum of Q over actions minus Q at the data's action,
@@ -171,6 +174,17 @@ def calibrated(q_all: torch.Tensor, bound: torch.Tensor, first_policy: int) -> t
     cannot sink Q under the value the data itself earned; the data and uniform columns are unchanged."""
     lifted = torch.maximum(q_all[..., first_policy:], bound[None, :, None])
     return torch.cat([q_all[..., :first_policy], lifted], dim=-1)
+
+
+def floored(q_all: torch.Tensor, q_data: torch.Tensor, floor: float) -> torch.Tensor:
+    """Sampled actions' Q (columns 1: of q_all, (n_critics, B, K); column 0 is the data action's) that lie more
+    than `floor` below Q(s, a_data) leave the soft maximum (-inf): the penalty stops pushing an action down once it is
+    that far below the data's. Plain CQL sinks the actions the data rarely took without end (10-60 below the data's
+    at the S track's first corner on keyboard-sloppy data), and the actor cannot leave the data's commonest action.
+    Dropped rather than held at the bound: held there, they kept a share of the soft maximum that nothing pushed
+    down, which lifted Q at every data action like a bonus per step alive (measured: a seed that stalled)."""
+    below = q_all[..., 1:] < (q_data.detach() - floor)[..., None]
+    return torch.cat([q_all[..., :1], q_all[..., 1:].masked_fill(below, float("-inf"))], dim=-1)
 
 
 def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float) -> torch.Tensor:
@@ -211,7 +225,9 @@ class CQL:
     advantage, _update_reds) and its samples join the pushed-down set: plain CQL raises Q at every data action, the
     crashing drives' included; rho's samples are meant to cancel that where the data's actions were poor
     (cql_reds_form push_up: the data actions are raised in proportion to their advantage instead). Neither fixed
-    keyboard-sloppy data here (learn/README.md)."""
+    keyboard-sloppy data here (learn/README.md). With cql_floor sampled actions far below the data action's Q leave
+    the soft maximum (floored), so rare actions stop sinking; with cql_data_noise Q is pushed up at jittered copies of
+    the data action instead of at the point."""
 
     def __init__(self, cfg: CQLConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
@@ -282,11 +298,20 @@ class CQL:
             with torch.no_grad():
                 rho_a, rho_logp = self.rho.sample(b.obs, n)
             sampled.append(rho_a)
+        jitter = DATA_JITTER_SAMPLES if c.cql_data_noise else 0
+        if jitter:   # cql_data_noise: the push-up side is the data action jittered (a kernel estimate of the
+            noise = c.cql_data_noise * torch.randn(B, jitter, ACT_DIM, device=b.obs.device)   # behaviour policy)
+            sampled.append((b.action.unsqueeze(1) + noise).clamp(-1, 1))
         all_a = torch.cat([b.action.unsqueeze(1), *sampled], dim=1)
-        q_all = self.critic(b.obs, all_a)   # (2, B, 1 + 3n [+ n])
+        q_all = self.critic(b.obs, all_a)   # (2, B, 1 + 3n [+ n] [+ jitter])
         q_data = q_all[:, :, 0]
         td_loss = (q_data - target).pow(2).mean(1).sum()
+        q_up = q_data   # where the penalty pushes Q up
+        if jitter:
+            q_up, q_all = q_all[:, :, -jitter:].mean(-1), q_all[:, :, :-jitter]
         q_pen = calibrated(q_all, c.reward_scale * b.mc_return, n + 1) if c.cql_calibrated else q_all
+        if c.cql_floor:
+            q_pen = floored(q_pen, q_data, c.cql_floor)
         log_density = torch.full((B, rand_a.shape[1]), self.log_uniform_density, device=b.obs.device)
         if mixed:   # the three proposals
             log_density = torch.cat([log_density, cur_logp.detach(), next_logp.detach()], dim=1)
@@ -298,9 +323,9 @@ class CQL:
             if not rho:   # form push_up: the data's actions raised in proportion to exp(beta * A / std A)
                 data_weight = poor_action_weights(-adv, c.cql_reds)
         if c.cql_importance_sample:
-            gap = cql_penalty(q_pen[:, :, 1:], log_density, q_data, c.cql_temperature, data_weight)   # (2,)
+            gap = cql_penalty(q_pen[:, :, 1:], log_density, q_up, c.cql_temperature, data_weight)   # (2,)
         else:   # every sampled action (and the data's) weighs alike: the policy's own actions are pushed down,
-            gap = cql_penalty(q_pen, q_all.new_zeros(()), q_data, c.cql_temperature, data_weight)   # however narrow
+            gap = cql_penalty(q_pen, q_all.new_zeros(()), q_up, c.cql_temperature, data_weight)   # however narrow
         lagrange = c.cql_lagrange
         weight = self.log_cql_weight.exp().detach() if lagrange else torch.tensor(c.cql_weight)
         critic_loss = td_loss + weight * gap.sum()

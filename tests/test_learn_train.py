@@ -279,6 +279,25 @@ def test_critic_ranking_covers_every_transition_of_the_runs_dataset(run, tmp_pat
     assert len(err.splitlines()) == 1 and "BC run has no critic" in err
 
 
+def test_critic_ranking_grid_counts_the_states_in_the_window_and_refuses_an_empty_one(run, capsys):
+    """--progress: Q over a steering and a throttle grid at the recorded states of that stretch of track."""
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "critic_ranking.py"
+    spec = importlib.util.spec_from_file_location("critic_ranking", path)
+    ranking = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ranking)
+    episodes = load_training_data("tiny_expert").episodes
+    expected = sum(int(((e.infos["progress"][:-1] > 0.05) & (e.infos["progress"][:-1] < 0.3)).sum()) for e in episodes)
+    assert ranking.main([str(run / "checkpoints" / "best.pt"), "--progress", "0.05,0.3"]) == 0
+    out = capsys.readouterr().out
+    assert f"{expected} recorded states at progress 0.05-0.3" in out
+    grid = [line.split("|")[2:-1] for line in out.splitlines() if line.startswith(("| steer |", "| throttle |"))]
+    assert len(grid) == 2 and all(len(r) == len(ranking.GRID) for r in grid)
+    assert all(np.isfinite(float(v)) for r in grid for v in r)
+    assert ranking.main([str(run / "checkpoints" / "best.pt"), "--progress", "0.999,1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "no recorded state has progress in 0.999-1" in err
+
+
 def test_a_resume_without_a_final_test_keeps_the_earlier_test_of_the_same_best_pt(datasets_root, tmp_path):
     """`--resume --final-eval-episodes 0` must not replace the test result of an unchanged best.pt with null."""
     from teleop.record import RecordConfig, record_autopilot

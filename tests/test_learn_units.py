@@ -445,6 +445,37 @@ def test_calibrated_penalty_lifts_only_policy_actions_below_the_data_return():
     assert q.grad.tolist() == [[[1, 1, 0, 1], [1, 1, 0, 1]]]
 
 
+def test_floored_penalty_drops_sampled_actions_far_below_the_data_action():
+    """cql_floor: sampled Q more than `floor` below Q(data) leave the soft maximum (-inf, no gradient); the data
+    column and sampled Q above the bound pass unchanged, so the penalty is plain CQL's over the rest."""
+    from learn.algos import cql_penalty, floored
+    q = torch.tensor([[[5.0, -9.0, 4.5, 3.0], [0.0, 0.0, -2.0, 4.0]]], requires_grad=True)   # (1 critic, B=2, K=4)
+    out = floored(q, q[..., 0], floor=1.0)
+    inf = float("-inf")
+    assert out.tolist() == [[[5.0, inf, 4.5, inf], [0.0, 0.0, inf, 4.0]]]
+    gap = cql_penalty(out, out.new_zeros(()), q[..., 0])
+    kept = [torch.tensor([5.0, 4.5]), torch.tensor([0.0, 0.0, 4.0])]
+    expected = sum(torch.logsumexp(k, 0) - math.log(4) - k[0] for k in kept) / 2
+    assert gap.item() == pytest.approx(expected.item(), abs=1e-6)
+    gap.sum().backward()
+    assert q.grad[0, 0, 1] == 0 and q.grad[0, 0, 3] == 0 and q.grad[0, 1, 2] == 0 and q.grad[0, 1, 3] > 0
+
+
+def test_cql_data_noise_pushes_up_the_jittered_data_action():
+    """Q(s, a) = steering, data action at full left lock (+1): jittered copies are clipped to the box, so the
+    pushed-up Q is E[min(1, 1 + sigma e)] = 1 - sigma / sqrt(2 pi) and the gap grows by sigma / sqrt(2 pi) over the
+    same update without jitter (the same uniform and policy samples: the jitter is drawn after them)."""
+    b = Batch(torch.zeros(2048, FEATURE_DIM), torch.tensor([[1.0, 0.0]]).repeat(2048, 1), torch.zeros(2048),
+              torch.zeros(2048, FEATURE_DIM), torch.zeros(2048))
+    gaps = []
+    for noise in (0.0, 0.4):
+        torch.manual_seed(0)
+        agent = CQL(ALGO_CONFIGS["cql"](cql_data_noise=noise, actor_average=0.0), FEATURE_DIM)
+        _steering_critic(agent.critic)
+        gaps.append(float(agent.update(b)["cql/penalty"]))
+    assert gaps[1] - gaps[0] == pytest.approx(0.4 / math.sqrt(2 * math.pi), abs=0.01)
+
+
 def test_lagrange_weight_grows_above_the_target_gap_and_shrinks_below():
     from learn.algos import lagrange_loss
     for gap, direction in ((5.0, 1), (0.5, -1)):
