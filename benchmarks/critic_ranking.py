@@ -54,17 +54,16 @@ def load(ckpt: str, dataset: str | None):
     return agent, data, b, f"{cfg.algo.name} on {data.label} ({Path(ckpt).name}, step {ck['step']})"
 
 
-def advantages(ckpt: str, dataset: str | None):
-    """label, and per transition of the dataset: its drive's outcome, steps left in the drive, Q(s, a_data) and the
-    baseline it is compared with (Q at the agent's action, or IQL's V(s))."""
-    agent, data, b, label = load(ckpt, dataset)
+def advantages(agent, data, b):
+    """Per transition of the dataset: its drive's outcome, steps left in the drive, Q(s, a_data) and the baseline
+    it is compared with (Q at the agent's action, or IQL's V(s)); agent, data, b as `load` returns them."""
     with torch.no_grad():   # the whole dataset in one pass (a few thousand to ~50k rows)
         q_data = agent.critic(b.obs, b.action).min(0).values
         base = agent.value(b.obs) if hasattr(agent, "value") else \
             agent.critic(b.obs, agent.actor.act(b.obs)).min(0).values
     outcome = np.concatenate([[e.outcome] * e.steps for e in data.episodes])
     left = np.concatenate([np.arange(e.steps, 0, -1) for e in data.episodes])
-    return label, outcome, left, q_data.numpy(), base.numpy()
+    return outcome, left, q_data.numpy(), base.numpy()
 
 
 def report(label: str, outcome: np.ndarray, left: np.ndarray, q: np.ndarray, base: np.ndarray) -> list[str]:
@@ -83,30 +82,27 @@ def report(label: str, outcome: np.ndarray, left: np.ndarray, q: np.ndarray, bas
     return lines + [""]
 
 
-def action_grid(ckpt: str, dataset: str | None, window: tuple[float, float]) -> list[str]:
+def action_grid(agent, data, b, label: str, window: tuple[float, float]) -> list[str]:
     """Mean Q (min over the critics) at the recorded states whose track progress lies in `window`, with the agent's
-    action there and one of its two components replaced by each GRID value."""
-    agent, data, b, label = load(ckpt, dataset)
+    action there and one of its two components replaced by each GRID value (all of them in one critic pass)."""
     progress = np.concatenate([e.infos["progress"][:-1] for e in data.episodes])   # at each transition's state
     m = torch.as_tensor((progress > window[0]) & (progress < window[1]))
     if not m.any():
         raise DatasetError(f"{data.label}: no recorded state has progress in {window[0]:g}-{window[1]:g}")
     obs, act = b.obs[m], b.action[m]
+    k = len(GRID)
     with torch.no_grad():
         pi = agent.actor.act(obs)
-
-        def q_with(i: int, v: float) -> float:
-            a = pi.clone()
-            a[:, i] = v
-            return agent.critic(obs, a).min(0).values.mean().item()
-
-        q_data, q_pi = (agent.critic(obs, a).min(0).values.mean().item() for a in (act, pi))
+        actions = torch.cat([act[:, None], pi[:, None], pi[:, None].repeat(1, 2 * k, 1)], dim=1)   # (B, 2 + 2k, 2)
+        actions[:, 2:2 + k, 0] = torch.tensor(GRID)       # steering swept, the agent's throttle kept
+        actions[:, 2 + k:, 1] = torch.tensor(GRID)        # throttle swept, the agent's steering kept
+        q = agent.critic(obs, actions).min(0).values.mean(0).tolist()
     lines = [f"**{label}: {len(obs)} recorded states at progress {window[0]:g}-{window[1]:g}**", "",
-             f"data's mean action steer {act[:, 0].mean():+.2f} throttle {act[:, 1].mean():+.2f} (Q {q_data:.2f}); "
-             f"agent's steer {pi[:, 0].mean():+.2f} throttle {pi[:, 1].mean():+.2f} (Q {q_pi:.2f})", "",
-             "| set to | " + " | ".join(f"{v:+.1f}" for v in GRID) + " |", "|---|" + "---:|" * len(GRID)]
+             f"data's mean action steer {act[:, 0].mean():+.2f} throttle {act[:, 1].mean():+.2f} (Q {q[0]:.2f}); "
+             f"agent's steer {pi[:, 0].mean():+.2f} throttle {pi[:, 1].mean():+.2f} (Q {q[1]:.2f})", "",
+             "| set to | " + " | ".join(f"{v:+.1f}" for v in GRID) + " |", "|---|" + "---:|" * k]
     for i, name in enumerate(("steer", "throttle")):
-        lines.append(f"| {name} | " + " | ".join(f"{q_with(i, v):.2f}" for v in GRID) + " |")
+        lines.append(f"| {name} | " + " | ".join(f"{v:.2f}" for v in q[2 + i * k:2 + (i + 1) * k]) + " |")
     return lines + [""]
 
 
@@ -131,9 +127,10 @@ def main(argv=None) -> int:
     a = ap.parse_args(argv)
     try:
         for ckpt in a.checkpoints:
-            print("\n".join(report(*advantages(ckpt, a.dataset))), flush=True)
+            agent, data, b, label = load(ckpt, a.dataset)
+            print("\n".join(report(label, *advantages(agent, data, b))), flush=True)
             if a.progress:
-                print("\n".join(action_grid(ckpt, a.dataset, a.progress)), flush=True)
+                print("\n".join(action_grid(agent, data, b, label, a.progress)), flush=True)
     except (CheckpointError, DatasetError) as e:
         print(f"critic_ranking: {e}", file=sys.stderr)
         return 2

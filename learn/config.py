@@ -177,6 +177,10 @@ class CQLConfig(CriticDrivenConfig):
                                "the drive's reward-to-go over the data's value, i.e. the data's worst actions, and "
                                "its n samples per state join the soft maximum that is pushed down, so Q is raised "
                                "only at the data actions rho does not cover; 0 = plain CQL", lo=0)
+    cql_reds_form: str = opt("rho", "how --cql-reds acts: rho = ReDS's (rho's samples pushed down); push_up = the "
+                                    "data actions are pushed up in proportion to exp(beta * A / std A) instead of "
+                                    "alike, so Q is raised at the good drives' actions only",
+                             choices=("rho", "push_up"))
     cql_data_noise: float = opt(0.0, "kernel-smoothed push-up: > 0 = the penalty raises Q at the data action jittered "
                                      "by Gaussian noise of this std (a kernel estimate of the behaviour policy) instead "
                                      "of at the point, so actions near the data's are not pushed down by the full "
@@ -187,10 +191,6 @@ class CQLConfig(CriticDrivenConfig):
                                 "penalty's soft maximum, so the penalty stops pushing an action down once it is that "
                                 "far below the data's (plain CQL sinks actions the data rarely took, braking before a "
                                 "corner included, 10-60 below it: learn/README.md); 0 = the paper's", lo=0)
-    cql_reds_form: str = opt("rho", "how --cql-reds acts: rho = ReDS's (rho's samples pushed down); push_up = the "
-                                    "data actions are pushed up in proportion to exp(beta * A / std A) instead of "
-                                    "alike, so Q is raised at the good drives' actions only",
-                             choices=("rho", "push_up"))
 
     def __post_init__(self):
         if self.cql_calibrated and self.cql_proposal == "uniform":
