@@ -461,6 +461,32 @@ def test_floored_penalty_drops_sampled_actions_far_below_the_data_action():
     assert q.grad[0, 0, 1] == 0 and q.grad[0, 0, 3] == 0 and q.grad[0, 1, 2] == 0 and q.grad[0, 1, 3] > 0
 
 
+def test_cql_penalty_ranks_data_actions_by_density_once_its_weight_outgrows_the_bellman_gap():
+    """CQL's fixed point (learn/README.md, 'Why the penalty encodes density'): at one state the data took a common
+    action 78% of the time and a rare one 22% of the time, and the rare one's TD target is higher by 1. Minimising
+    E_data[(Q - T)^2] + w * gap gives Q(a) = T(a) - (w / 2)(mu(a) / beta(a) - 1), mu = softmax Q, so the ranking
+    follows log beta(a) + (2 / w) T(a): the better action stays first only while w < 2 * 1 / log(0.78 / 0.22) = 1.57."""
+    beta, target = torch.tensor([0.78, 0.22]), torch.tensor([0.0, 1.0])
+
+    def fixed_point(weight: float) -> list[float]:
+        q = torch.zeros(1, 1, 2, requires_grad=True)   # (1 critic, 1 state, the two actions)
+        opt = torch.optim.Adam([q], lr=5e-2)
+        for _ in range(2000):
+            td = (beta * (q[0, 0] - target).pow(2)).sum()
+            gap = sum(beta[a] * cql_penalty(q, torch.zeros(()), q[:, :, a]) for a in range(2)).sum()
+            opt.zero_grad()
+            (td + weight * gap).backward()
+            opt.step()
+        return q.detach()[0, 0].tolist()
+
+    common, rare = fixed_point(1.0)
+    assert rare > common + 0.05          # below the crossover the Bellman target decides
+    common, rare = fixed_point(2.0)
+    assert common > rare + 0.05          # above it, how often the data took the action
+    common, rare = fixed_point(5.0)      # the default weight: the worse, commoner action ~0.7 above
+    assert common - rare == pytest.approx(0.68, abs=0.05)
+
+
 def test_cql_data_noise_pushes_up_the_jittered_data_action():
     """Q(s, a) = steering, data action at full left lock (+1): jittered copies are clipped to the box, so the
     pushed-up Q is E[min(1, 1 + sigma e)] = 1 - sigma / sqrt(2 pi) and the gap grows by sigma / sqrt(2 pi) over the
