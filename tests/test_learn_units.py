@@ -465,7 +465,7 @@ def test_cql_penalty_ranks_data_actions_by_density_once_its_weight_outgrows_the_
     """CQL's fixed point (learn/README.md, 'Why the penalty encodes density'): at one state the data took a common
     action 78% of the time and a rare one 22% of the time, and the rare one's TD target is higher by 1. Minimising
     E_data[(Q - T)^2] + w * gap gives Q(a) = T(a) - (w / 2)(mu(a) / beta(a) - 1), mu = softmax Q, so the ranking
-    follows log beta(a) + (2 / w) T(a): the better action stays first only while w < 2 * 1 / log(0.78 / 0.22) = 1.57."""
+    follows log beta(a) + (2 / w) T(a): the better action stays first only while w < 2 * 1 / log(0.78 / 0.22) = 1.58."""
     beta, target = torch.tensor([0.78, 0.22]), torch.tensor([0.0, 1.0])
 
     def fixed_point(weight: float) -> list[float]:
