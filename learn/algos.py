@@ -187,6 +187,19 @@ def floored(q_all: torch.Tensor, q_data: torch.Tensor, floor: float) -> torch.Te
     return torch.cat([q_all[..., :1], q_all[..., 1:].masked_fill(below, float("-inf"))], dim=-1)
 
 
+def near_data_excluded(q_all: torch.Tensor, actions: torch.Tensor, radius: float) -> torch.Tensor:
+    """Sampled actions (columns 1: of q_all, (n_critics, B, K), taken at actions (B, K, A); column 0 is the data
+    action's) that lie within `radius` (Euclidean, in the action box) of the row's data action leave the soft
+    maximum (-inf): near the data the penalty neither pushes Q down nor counts it, so there Q is shaped by the TD
+    loss alone and ranks the data's actions by their Bellman targets, as an unpenalised critic does. Everywhere
+    else CQL pushes down as usual. Why: the soft maximum's push-down does not scale with how often the data took an
+    action while the push-up and the TD loss do, so plain CQL's fixed point ranks a state's data actions by
+    log-density + (2 / weight) x target (learn/README.md); exempting the neighbourhood of each data action removes
+    the density term there (Q = target there at the fixed point) and keeps the push-down away from the data."""
+    near = (actions[:, 1:] - actions[:, :1]).norm(dim=-1) < radius       # (B, K - 1)
+    return torch.cat([q_all[..., :1], q_all[..., 1:].masked_fill(near, float("-inf"))], dim=-1)
+
+
 def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float) -> torch.Tensor:
     """Loss of the conservative weight w = exp(log_weight) of CQL's Lagrange variant: -w * (gap - target).
     Gradient descent on it raises w while the (detached) gap is above the target and lowers it below, so the
@@ -211,13 +224,13 @@ def q_scale(weight: float, q: torch.Tensor) -> torch.Tensor:
 class CQL:
     """CQL (Kumar et al. 2020), SAC-based as CORL's cql.py: twin critics learn r + gamma * min Q'(s', a' ~ pi) plus the
     conservative gap (cql_penalty) over uniform, current-policy and next-policy actions (cql_proposal=uniform: uniform
-    ones only); the tanh-Gaussian actor maximises min Q - alpha * log pi with auto-tuned temperature alpha. With
-    cql_lagrange the penalty's weight is a
-    Lagrange multiplier tuned to hold the gap at cql_target_gap (the paper's CQL-Lagrange); with
-    cql_max_target_backup the TD target takes the best of the n policy samples at s' (the paper's max-backup). The
-    BC warm-up is the authors': the actor minimises alpha * log pi - log pi(a_data | s) while the critics learn. With
-    policy_bc the actor is extracted as TD3+BC's (DDPG+BC: Q scaled by q_scale against a squared pull to the data
-    action, plus the entropy term) and the TD target bootstraps from its mean action.
+    ones only); the tanh-Gaussian actor maximises min Q - alpha * log pi (alpha tuned as SAC's at temperature_lr, or
+    held at init_temperature with temperature_lr 0). With cql_lagrange the penalty's weight is a Lagrange multiplier
+    tuned to hold the gap at cql_target_gap (the paper's CQL-Lagrange); with cql_max_target_backup the TD target takes
+    the best of the n policy samples at s' (the paper's max-backup). The BC warm-up is the authors': the actor minimises
+    alpha * log pi - log pi(a_data | s) while the critics learn. With policy_bc the actor is extracted as TD3+BC's
+    (DDPG+BC: Q scaled by q_scale against a squared pull to the data action, plus the entropy term) and the TD target
+    bootstraps from its mean action.
     With actor_average, `actor` (the policy evaluations and checkpoints use) is a Polyak average of `actor_live` (the
     one the updates train): on imperfect data the live actor hops between the peaks the penalty raises at data
     actions every few hundred updates, and its average hops less. With cql_reds (Singh et al. 2023) a second
@@ -226,8 +239,9 @@ class CQL:
     crashing drives' included; rho's samples are meant to cancel that where the data's actions were poor
     (cql_reds_form push_up: the data actions are raised in proportion to their advantage instead). Neither fixed
     keyboard-sloppy data here (learn/README.md). With cql_floor sampled actions far below the data action's Q leave
-    the soft maximum (floored), so rare actions stop sinking; with cql_data_noise Q is pushed up at jittered copies of
-    the data action instead of at the point."""
+    the soft maximum (floored), so rare actions stop sinking; with cql_support_radius sampled actions near the data
+    action leave it (near_data_excluded), so the data's actions rank by their targets, not their density; with
+    cql_data_noise Q is pushed up at jittered copies of the data action instead of at the point."""
 
     def __init__(self, cfg: CQLConfig, obs_dim: int, device: str = "cpu"):
         self.cfg = cfg
@@ -312,6 +326,8 @@ class CQL:
         q_pen = calibrated(q_all, c.reward_scale * b.mc_return, n + 1) if c.cql_calibrated else q_all
         if c.cql_floor:
             q_pen = floored(q_pen, q_data, c.cql_floor)
+        if c.cql_support_radius:
+            q_pen = near_data_excluded(q_pen, all_a[:, :q_pen.shape[-1]], c.cql_support_radius)
         log_density = torch.full((B, rand_a.shape[1]), self.log_uniform_density, device=b.obs.device)
         if mixed:   # the three proposals
             log_density = torch.cat([log_density, cur_logp.detach(), next_logp.detach()], dim=1)

@@ -191,10 +191,19 @@ class CQLConfig(CriticDrivenConfig):
                                 "penalty's soft maximum, so the penalty stops pushing an action down once it is that "
                                 "far below the data's (plain CQL sinks actions the data rarely took, braking before a "
                                 "corner included, 10-60 below it: learn/README.md); 0 = the paper's", lo=0)
+    cql_support_radius: float = opt(0.0, "> 0 = sampled actions within this distance (Euclidean, in the [-1, 1]^2 "
+                                         "action box) of the data action leave the penalty's soft maximum: near the "
+                                         "data Q follows its TD targets alone, so the data's actions rank by their "
+                                         "outcome instead of by how often they were taken (with --cql-floor 1 "
+                                         "--temperature-lr 0: 87-99% on keyboard-sloppy data, but 74% on noisy "
+                                         "autopilot data: learn/README.md); 0 = the paper's", lo=0)
 
     def __post_init__(self):
         if self.cql_calibrated and self.cql_proposal == "uniform":
             raise ConfigError("cql_calibrated bounds Q at the policy's sampled actions; cql_proposal=uniform has none")
+        if self.cql_support_radius and self.cql_importance_sample:
+            raise ConfigError("cql_support_radius needs the soft maximum's data column, which the importance-sampled "
+                              "estimate (cql_importance_sample) leaves out: use one of the two")
 
 
 @dataclass(kw_only=True)

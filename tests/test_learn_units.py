@@ -487,6 +487,48 @@ def test_cql_penalty_ranks_data_actions_by_density_once_its_weight_outgrows_the_
     assert common - rare == pytest.approx(0.68, abs=0.05)
 
 
+def test_support_radius_ranks_data_actions_by_their_targets_at_the_default_weight():
+    """cql_support_radius: the two data actions of the fixed-point test above (78% / 22%, the rare one's target
+    higher by 1) sit 0.2 apart, and a third action far from both (1.0) is never taken. Plain CQL at the default
+    weight 5 ranks the commoner action first; with sampled actions within 0.3 of the data action left out of the
+    soft maximum the better, rarer one is first (the density term is gone near the data), while the action the
+    data never took is still pushed far below both."""
+    from learn.algos import near_data_excluded
+    beta, target = torch.tensor([0.78, 0.22]), torch.tensor([0.0, 1.0])
+    where = torch.tensor([0.0, 0.2, 1.0])   # the three actions' positions on a 1-D action axis
+
+    def fixed_point(radius: float) -> list[float]:
+        q = torch.zeros(1, 1, 3, requires_grad=True)   # (1 critic, 1 state, common / rare / never taken)
+        opt = torch.optim.Adam([q], lr=5e-2)
+        for _ in range(2000):
+            td = (beta * (q[0, 0, :2] - target).pow(2)).sum()
+            gap = 0
+            for a in range(2):   # a row per data action: [data | the three sampled actions]
+                cols = torch.tensor([a, 0, 1, 2])
+                q_all, actions = q[..., cols], where[cols].view(1, 4, 1)
+                q_pen = near_data_excluded(q_all, actions, radius) if radius else q_all
+                gap = gap + beta[a] * cql_penalty(q_pen, torch.zeros(()), q_all[..., 0]).sum()
+            opt.zero_grad()
+            (td + 5.0 * gap).backward()
+            opt.step()
+        return q.detach()[0, 0].tolist()
+
+    common, rare, never = fixed_point(0.0)
+    assert common > rare + 0.3                 # plain CQL: how often the data took it
+    common, rare, never = fixed_point(0.3)
+    assert rare > common + 0.5                 # near the data: the Bellman target
+    assert never < min(common, rare) - 2.0     # away from it: still pushed down
+    with pytest.raises(ConfigError, match="cql_support_radius needs the soft maximum's data column"):
+        ALGO_CONFIGS["cql"](cql_support_radius=0.3, cql_importance_sample=True)
+    # in the agent's update: a radius that covers the whole action box leaves only the data column in the soft
+    # maximum, so the gap is exactly -log(1 + 3n) whatever the critic (here Q = steering)
+    b = Batch(torch.zeros(256, FEATURE_DIM), torch.tensor([[1.0, 0.0]]).repeat(256, 1), torch.zeros(256),
+              torch.zeros(256, FEATURE_DIM), torch.zeros(256))
+    agent = CQL(ALGO_CONFIGS["cql"](cql_support_radius=3.0, cql_n_actions=4), FEATURE_DIM)
+    _steering_critic(agent.critic)
+    assert float(agent.update(b)["cql/penalty"]) == pytest.approx(-math.log(1 + 3 * 4), abs=1e-4)
+
+
 def test_cql_data_noise_pushes_up_the_jittered_data_action():
     """Q(s, a) = steering, data action at full left lock (+1): jittered copies are clipped to the box, so the
     pushed-up Q is E[min(1, 1 + sigma e)] = 1 - sigma / sqrt(2 pi) and the gap grows by sigma / sqrt(2 pi) over the
