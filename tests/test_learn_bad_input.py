@@ -205,3 +205,21 @@ def test_resume_without_best_pt_picks_a_new_one_or_says_what_to_do(base, tmp_pat
     report = json.loads((run / "eval.json").read_text())
     assert report["best_periodic"]["step"] == 6 and report["final"]["step"] == 6
     assert load_policy(run / "checkpoints" / "best.pt").step == 6
+
+
+def test_help_of_every_learn_cli_prints_every_setting(capsys):
+    """`--help` is how a user finds a setting: it must print (argparse formats each help text with %, so a stray
+    percent sign in one setting's help would turn --help itself into a traceback) and list every setting of every
+    algorithm."""
+    from dataclasses import fields
+
+    from learn.config import ALGO_CONFIGS
+    from learn.sweep.__main__ import main as sweep_main
+    for cli_main in (main, sweep_main, eval_main):
+        with pytest.raises(SystemExit) as e:
+            cli_main(["--help"])
+        assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cfg in ALGO_CONFIGS.values():
+        for f in fields(cfg):
+            assert f"--{f.name.replace('_', '-')}" in out, f.name
