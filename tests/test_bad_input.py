@@ -463,8 +463,9 @@ def test_ctrl_c_is_never_a_traceback(trained, tmp_path, delay):
     env = {**os.environ, "MINARI_DATASETS_PATH": str(trained / "datasets"), "SDL_VIDEODRIVER": "dummy"}
     ck = trained / "run" / "checkpoints" / "best.pt"
     # (command, seconds its work lasts at least on a fast machine): the signal must land before the work is done
-    for cmd, lasts in ((["-m", "learn.evaluate", ck, "--episodes", "40", "--workers", "2", "--quiet"], 20),
-                       (["-m", "teleop", "--driver", "autopilot", "--episodes", "40", "--workers", "2", "--dataset",
+    # (400 episodes: an idle 2-core machine records 40 autopilot drives in under 3 s, before the 4 s signal)
+    for cmd, lasts in ((["-m", "learn.evaluate", ck, "--episodes", "400", "--workers", "2", "--quiet"], 20),
+                       (["-m", "teleop", "--driver", "autopilot", "--episodes", "400", "--workers", "2", "--dataset",
                          f"ki{int(delay)}", "--quiet"], 20),
                        (["-m", "racecar_env.tracks", "--gallery", "400", "--out", tmp_path / "g.png", "--quiet"], 2)):
         p = subprocess.Popen(python_with_ctrl_c(*cmd), cwd=REPO, env=env, stdout=subprocess.PIPE,
