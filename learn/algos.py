@@ -176,6 +176,13 @@ def calibrated(q_all: torch.Tensor, bound: torch.Tensor, first_policy: int) -> t
     return torch.cat([q_all[..., :first_policy], lifted], dim=-1)
 
 
+def without_sampled(q_all: torch.Tensor, drop: torch.Tensor) -> torch.Tensor:
+    """q_all (n_critics, B, K) with the sampled actions (columns 1:) where `drop` (broadcastable to (n_critics, B,
+    K - 1)) is true set to -inf: they leave the penalty's soft maximum and get no gradient from it. Column 0, the
+    data action's, always stays, so the soft maximum is never empty."""
+    return torch.cat([q_all[..., :1], q_all[..., 1:].masked_fill(drop, float("-inf"))], dim=-1)
+
+
 def floored(q_all: torch.Tensor, q_data: torch.Tensor, floor: float) -> torch.Tensor:
     """Sampled actions' Q (columns 1: of q_all, (n_critics, B, K); column 0 is the data action's) that lie more
     than `floor` below Q(s, a_data) leave the soft maximum (-inf): the penalty stops pushing an action down once it is
@@ -183,8 +190,7 @@ def floored(q_all: torch.Tensor, q_data: torch.Tensor, floor: float) -> torch.Te
     at the S track's first corner on keyboard-sloppy data), and the actor cannot leave the data's commonest action.
     Dropped rather than held at the bound: held there, they kept a share of the soft maximum that nothing pushed
     down, which lifted Q at every data action like a bonus per step alive (measured: a seed that stalled)."""
-    below = q_all[..., 1:] < (q_data.detach() - floor)[..., None]
-    return torch.cat([q_all[..., :1], q_all[..., 1:].masked_fill(below, float("-inf"))], dim=-1)
+    return without_sampled(q_all, q_all[..., 1:] < (q_data.detach() - floor)[..., None])
 
 
 def near_data_excluded(q_all: torch.Tensor, actions: torch.Tensor, radius: float) -> torch.Tensor:
@@ -196,8 +202,7 @@ def near_data_excluded(q_all: torch.Tensor, actions: torch.Tensor, radius: float
     action while the push-up and the TD loss do, so plain CQL's fixed point ranks a state's data actions by
     log-density + (2 / weight) x target (learn/README.md); exempting the neighbourhood of each data action removes
     the density term there (Q = target there at the fixed point) and keeps the push-down away from the data."""
-    near = (actions[:, 1:] - actions[:, :1]).norm(dim=-1) < radius       # (B, K - 1)
-    return torch.cat([q_all[..., :1], q_all[..., 1:].masked_fill(near, float("-inf"))], dim=-1)
+    return without_sampled(q_all, (actions[:, 1:] - actions[:, :1]).norm(dim=-1) < radius)   # mask (B, K - 1)
 
 
 def lagrange_loss(log_weight: torch.Tensor, gap: torch.Tensor, target_gap: float) -> torch.Tensor:
