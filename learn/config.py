@@ -56,6 +56,12 @@ class AlgoConfig:
     hidden: tuple[int, ...] = opt((256, 256), "hidden layer widths of every network, e.g. 256,256")
     actor_lr: float = opt(3e-4, "actor learning rate", lo=0, lo_open=True)
     steer_dropout: float = opt(0.0, STEER_DROPOUT_HELP, lo=0, hi=1)
+    return_weighting: float = opt(0.0, "return-weighted sampling at this temperature T (0 = off: every transition "
+                                       "alike): a drive's steps are drawn in proportion to exp((A - A_best) / "
+                                       "(T * max |G|)), A its return G above a finished drive's on a road of its "
+                                       "length (Hong et al. 2023 use T = 0.1), so the good drives of mixed data "
+                                       "weigh more and the crashes still teach the critic",
+                                  lo=0)
 
     @property
     def total_steps(self) -> int:

@@ -15,6 +15,7 @@ import torch
 
 from racecar_env.episode import flatten_episodes
 from racecar_env.tracks import Track
+from racecar_env.tracks.model import Centerline
 
 from .encoding import FEATURE_DIM, Encoder, features
 
@@ -34,8 +35,19 @@ class ReplayBuffer:
     mc_return]."""
 
     def __init__(self, obs: np.ndarray, action: np.ndarray, reward: np.ndarray, next_obs: np.ndarray,
-                 done: np.ndarray, encoder: Encoder, device: str = "cpu", mc_return: np.ndarray | None = None):
+                 done: np.ndarray, encoder: Encoder, device: str = "cpu", mc_return: np.ndarray | None = None,
+                 weights: np.ndarray | None = None):
         self.encoder = encoder
+        # sampling: uniform over transitions, or in proportion to `weights` (one per transition) by inverting
+        # their cumulative sum, which draws from the same generator as the uniform case
+        self._cumulative = None
+        if weights is not None:
+            w = np.asarray(weights, np.float64)
+            if w.shape != reward.shape or not np.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+                raise ValueError(f"sampling weights: expected {len(reward)} finite non-negative numbers with a "
+                                 f"positive sum, got shape {w.shape}")
+            cumulative = np.cumsum(w / w.sum())
+            self._cumulative = torch.from_numpy(cumulative).to(device=device, dtype=torch.float64)
         mc_return = np.zeros_like(reward) if mc_return is None else mc_return
         cols = [obs, action, reward[:, None], next_obs, done[:, None], mc_return[:, None]]
         self.data = torch.from_numpy(np.concatenate(cols, axis=1).astype(np.float32)).to(device)
@@ -47,9 +59,10 @@ class ReplayBuffer:
 
     @classmethod
     def from_episodes(cls, episodes, encoder: Encoder | None = None, device: str = "cpu",
-                      gamma: float | None = None) -> "ReplayBuffer":
+                      gamma: float | None = None, return_weighting: float = 0.0) -> "ReplayBuffer":
         """Build from Episodes. Fits the encoder on the dataset's observations unless one is given. gamma: discount
-        of the reward-to-go column (mc_return; zeros without it)."""
+        of the reward-to-go column (mc_return; zeros without it). return_weighting > 0: sample drives by their
+        return (return_weights); 0: every transition alike."""
         episodes = list(episodes)
         flat = flatten_episodes(episodes)
         obs = features(flat.observations["observation"])
@@ -61,10 +74,15 @@ class ReplayBuffer:
             raise ValueError(f"reward-to-go of {len(mc)} steps for {len(flat.rewards)} transitions")
         return cls(encoder.normalize(obs), np.clip(np.asarray(flat.actions, np.float32), -1, 1),
                    np.asarray(flat.rewards, np.float32), encoder.normalize(next_obs),
-                   flat.terminals.astype(np.float32), encoder, device, mc)
+                   flat.terminals.astype(np.float32), encoder, device, mc,
+                   return_weights(episodes, return_weighting) if return_weighting > 0 else None)
 
     def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        idx = torch.randint(len(self), (batch_size,), generator=generator, device=self.data.device)
+        if self._cumulative is None:
+            idx = torch.randint(len(self), (batch_size,), generator=generator, device=self.data.device)
+        else:
+            u = torch.rand(batch_size, generator=generator, device=self.data.device, dtype=torch.float64)
+            idx = torch.searchsorted(self._cumulative, u, right=True).clamp_(max=len(self) - 1)
         return self._batch(self.data[idx])  # one gather for all fields
 
     def all(self) -> Batch:
@@ -73,6 +91,45 @@ class ReplayBuffer:
 
     def _batch(self, rows: torch.Tensor) -> Batch:
         return Batch(*(rows[:, sl] for sl in self._sl))
+
+
+def return_weights(episodes, temperature: float) -> np.ndarray:
+    """One sampling weight per transition: exp((A_i - A_best) / (temperature * max_j |G_j|)) for every step of drive
+    i, where A_i = G_i - b(L_i) is its return G_i above what a drive that reaches the goal returns on a road of its
+    length L_i (a straight line fitted to the finished drives' (L, G); on one track a constant, which cancels).
+
+    This is return-weighted sampling (Hong et al., "Harnessing mixed offline RL datasets via trajectory weighting",
+    ICLR 2023; their temperature 0.1 is on returns normalised to the best drive's). The baseline is for data over
+    many roads: the progress reward pays per metre, so raw returns would rank a long road's drives above a short
+    road's, however they went. Every learner then sees the good drives' actions more often without dropping the
+    rest (a crash still teaches the critic what a wall costs). The scale is the largest return's size, so the
+    temperature does not depend on the reward's units, and drives that differ by little (an expert data set) stay
+    near equal weight."""
+    returns = np.array([float(np.sum(e.rewards, dtype=np.float64)) for e in episodes])
+    magnitude = np.abs(returns).max()
+    if magnitude == 0:
+        return np.ones(sum(len(e.rewards) for e in episodes))
+    lengths = np.array([Centerline(e.track.centerline).length if e.track is not None else 0.0 for e in episodes])
+    finished = np.array([e.outcome == "success" for e in episodes])
+    ref = finished if finished.sum() >= 2 else np.ones_like(finished)   # too few finished drives: all of them
+    baseline = np.zeros_like(returns)
+    if np.ptp(lengths[ref]) > 1e-6 * max(lengths.max(), 1.0):
+        slope, intercept = np.polyfit(lengths[ref], returns[ref], 1)
+        baseline = slope * lengths + intercept
+    above = returns - baseline
+    per_drive = np.exp((above - above.max()) / (temperature * magnitude))
+    return np.concatenate([np.full(len(e.rewards), w) for e, w in zip(episodes, per_drive)])
+
+
+def effective_drives(episodes, temperature: float) -> float:
+    """How many drives the return weighting leaves in effect (Kish's effective sample size over drives, each
+    drive's weight summed over its steps); len(episodes) when the drives weigh alike."""
+    if temperature <= 0:
+        return float(len(episodes))
+    w = return_weights(episodes, temperature)
+    lengths = [len(e.rewards) for e in episodes]
+    per_drive = np.add.reduceat(w, np.cumsum([0] + lengths[:-1]))
+    return float(per_drive.sum() ** 2 / (per_drive ** 2).sum())
 
 
 def reward_to_go(rewards: np.ndarray, gamma: float) -> np.ndarray:

@@ -30,7 +30,7 @@ from racecar_env.tracks import Track, TrackError
 from . import checkpoint as ckpt
 from .algos import compile_critics, make_agent
 from .config import ConfigError, TrainConfig
-from .data import ReplayBuffer, TrainingData, load_training_data
+from .data import ReplayBuffer, TrainingData, effective_drives, load_training_data
 from .encoding import FEATURE_DIM
 from .threads import ThreadTuner
 from .tracks import evaluation_track
@@ -249,6 +249,13 @@ def _out_of_memory(e: BaseException) -> bool:
         (isinstance(e, RuntimeError) and "can't allocate memory" in str(e))
 
 
+def _weighting_text(episodes: list, temperature: float) -> str:
+    """How much return-weighted sampling narrows the data, for the run's first log line ('' when it is off)."""
+    if temperature <= 0:
+        return ""
+    return f"; return-weighted sampling at {temperature:g}: {effective_drives(episodes, temperature):.1f} drives in effect"
+
+
 def _eval_track(track: "str | Track | None") -> "str | Track | None":
     """--eval-track (or a checkpoint's saved track) as the evaluations run on it: a random spec checked, anything
     else loaded (learn.tracks); None or "" for the dataset's default."""
@@ -326,7 +333,8 @@ def _train(cfg: TrainConfig, out: Path, last_path: Path, *, resume: bool, data: 
     device = cfg.device
     data = data or load_training_data(run.dataset)
     encoder = ckpt.saved_encoder(resumed, str(last_path)) if resumed else None
-    buffer = ReplayBuffer.from_episodes(data.episodes, encoder, device, gamma=getattr(algo, "gamma", None))
+    buffer = ReplayBuffer.from_episodes(data.episodes, encoder, device, gamma=getattr(algo, "gamma", None),
+                                        return_weighting=algo.return_weighting)
     encoder = buffer.encoder
     trained_on = {"episodes": len(data.episodes), "transitions": len(buffer), "tracks": sorted(data.tracks)}
     if resumed is not None:
@@ -349,7 +357,8 @@ def _train(cfg: TrainConfig, out: Path, last_path: Path, *, resume: bool, data: 
     track_text = eval_track if isinstance(eval_track, str) else eval_track.name
     log(f"{run.algo} on {data.label} ({len(data.episodes)} episodes on {len(data.tracks)} track(s), {len(buffer)} "
         f"transitions; evaluated on {track_text}; {device}, {'bf16' if cfg.bf16 else 'fp32'}"
-        f"{', compiled ' + '+'.join(compiled) if compiled else ''}); "
+        f"{', compiled ' + '+'.join(compiled) if compiled else ''}"
+        f"{_weighting_text(data.episodes, algo.return_weighting)}); "
         f"{'resuming at' if resumed else 'starting at'} step {step}/{cfg.total_steps}; run folder {out}")
 
     writer = SummaryWriter(str(out / "tb"), purge_step=step if resumed else None)

@@ -9,7 +9,7 @@ import torch
 
 from learn.algos import CQL, TD3BC, cql_penalty, poor_action_weights
 from learn.config import ALGO_CONFIGS, ConfigError, TrainConfig
-from learn.data import Batch, ReplayBuffer
+from learn.data import Batch, ReplayBuffer, effective_drives, return_weights
 from learn.encoding import FEATURE_DIM, FEATURE_NAMES, Encoder, features
 from racecar_env import spec
 from racecar_env.episode import Episode
@@ -123,6 +123,64 @@ def test_transitions_refuse_t_rows_of_observations():
     ep.observations = {k: v[:-1] for k, v in ep.observations.items()}
     with pytest.raises(ValueError, match="expected T\\+1"):
         ReplayBuffer.from_episodes([ep])
+
+
+def drive(track, ret, T=5, finished=None):
+    """A T-step episode on `track` whose rewards sum to `ret`; it reached the goal (by default: if ret > 0) or
+    crashed."""
+    ep = make_episode(T, terminated=True)
+    ep.rewards = np.full(T, ret / T)
+    ep.infos = {"is_success": (np.arange(T + 1) == T) & (ret > 0 if finished is None else finished)}
+    ep.track = track
+    return ep
+
+
+def test_return_weighting_draws_the_good_drives_more_and_keeps_the_crashes():
+    from racecar_env.tracks import load_track
+    s = load_track("s_curve")
+    eps = [drive(s, 27.0), drive(s, -3.0), drive(s, 27.2), drive(s, -8.0)]
+    w = return_weights(eps, 0.1).reshape(4, 5)
+    assert (w == w[:, :1]).all()                                       # every step of a drive alike
+    per = w[:, 0] / w[:, 0].max()
+    assert per[0] == pytest.approx(math.exp(-0.2 / 2.72))               # near-equal drives stay near equal
+    assert per[1] == pytest.approx(math.exp(-30.2 / 2.72))              # a crash: rarely, but still drawn
+    assert 0 < per[3] < per[1] < 1e-4
+    assert effective_drives(eps, 0.1) == pytest.approx(2.0, abs=0.01)   # the two good drives
+    assert effective_drives(eps, 0.0) == 4
+    # an expert data set (returns within 0.2 of each other) keeps ~every drive
+    assert effective_drives([drive(s, 27.2 + 0.02 * i) for i in range(10)], 0.1) > 9.9
+
+
+def test_return_weighting_compares_drives_on_roads_of_their_own_length():
+    from racecar_env.tracks import generate
+    long_road, short_road = generate(0), generate(1)                   # 37.4 m and 25.3 m of centre-line
+    eps = []
+    for road, length in ((long_road, 37.4), (short_road, 25.3)):
+        eps += [drive(road, length + 10 - 4), drive(road, 0.5 * length - 10, finished=False),
+                drive(road, 0.2 * length - 10, finished=False)]
+    per = return_weights(eps, 0.1).reshape(6, 5)[:, 0]
+    # the goal on the short road weighs as much as on the long one, where raw returns would put it e^2.4 below
+    assert per[3] / per[0] == pytest.approx(1.0, abs=0.01)
+    assert per[1] / per[0] < 0.01 and per[4] / per[3] < 0.01            # and both far above the crashes
+
+
+def test_weighted_sampling_draws_in_proportion_and_never_a_zero_weight():
+    rng = np.random.default_rng(0)
+    n = 6
+    arrays = (rng.standard_normal((n, FEATURE_DIM)).astype(np.float32), np.zeros((n, 2), np.float32),
+              np.arange(n, dtype=np.float32), np.zeros((n, FEATURE_DIM), np.float32), np.zeros(n, np.float32))
+    enc = Encoder(np.zeros(FEATURE_DIM), np.ones(FEATURE_DIM))
+    weights = np.array([1.0, 0.0, 2.0, 0.0, 1.0, 4.0])
+    buf = ReplayBuffer(*arrays, encoder=enc, weights=weights)
+    rows = buf.sample(200_000, torch.Generator().manual_seed(1)).reward.numpy().astype(int)
+    share = np.bincount(rows, minlength=n) / len(rows)
+    np.testing.assert_allclose(share, weights / weights.sum(), atol=0.005)
+    assert share[1] == share[3] == 0
+    again = buf.sample(64, torch.Generator().manual_seed(7)).reward
+    assert torch.equal(again, buf.sample(64, torch.Generator().manual_seed(7)).reward)   # seeded: reproducible
+    for bad in (np.zeros(n), np.array([1.0, -1, 1, 1, 1, 1]), np.ones(n - 1), np.array([1.0, np.nan, 1, 1, 1, 1])):
+        with pytest.raises(ValueError, match="^sampling weights: expected 6 finite non-negative"):
+            ReplayBuffer(*arrays, encoder=enc, weights=bad)
 
 
 def _constant_critic(critic, value):
