@@ -101,10 +101,10 @@ def return_weights(episodes, temperature: float) -> np.ndarray:
     This is return-weighted sampling (Hong et al., "Harnessing mixed offline RL datasets via trajectory weighting",
     ICLR 2023; their temperature 0.1 is on returns normalised to the best drive's). The baseline is for data over
     many roads: the progress reward pays per metre, so raw returns would rank a long road's drives above a short
-    road's, however they went. Every learner then sees the good drives' actions more often without dropping the
-    rest (a crash still teaches the critic what a wall costs). The scale is the largest return's size, so the
-    temperature does not depend on the reward's units, and drives that differ by little (an expert data set) stay
-    near equal weight."""
+    road's, however they went. Every learner then sees the good drives' actions more often; the others are drawn
+    rarely (at 0.1, a crash on the S track about 1e-5 times as often as a finished drive) but none is dropped. The
+    scale is the largest return's size, so the temperature does not depend on the reward's units, and drives that
+    differ by little (an expert data set) stay near equal weight."""
     returns = np.array([float(np.sum(e.rewards, dtype=np.float64)) for e in episodes])
     magnitude = np.abs(returns).max()
     if magnitude == 0:

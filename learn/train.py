@@ -253,7 +253,8 @@ def _weighting_text(episodes: list, temperature: float) -> str:
     """How much return-weighted sampling narrows the data, for the run's first log line ('' when it is off)."""
     if temperature <= 0:
         return ""
-    return f"; return-weighted sampling at {temperature:g}: {effective_drives(episodes, temperature):.1f} drives in effect"
+    drives = effective_drives(episodes, temperature)
+    return f"; return-weighted sampling at {temperature:g}: {drives:.1f} drives in effect"
 
 
 def _eval_track(track: "str | Track | None") -> "str | Track | None":
