@@ -211,6 +211,7 @@ def test_trained_policy_drives_further_than_an_untrained_one(run):
 @pytest.mark.parametrize("algo, extra", [
     ("cql", ["--bc-steps", "300", "--steps", "300"]),
     ("iql", ["--steps", "600"]),
+    ("cql", ["--bc-steps", "300", "--steps", "300", "--return-weighting", "0.3"]),   # batches drawn by return
 ])
 def test_ci_sized_cql_and_iql_drive_further_than_an_untrained_policy(datasets_root, tmp_path, algo, extra):
     """A CI-sized run of each value-based learner with its default settings (only smaller networks and budget)
@@ -220,6 +221,8 @@ def test_ci_sized_cql_and_iql_drive_further_than_an_untrained_policy(datasets_ro
     assert main(["--dataset", "tiny_expert", "--algo", algo, *extra, "--hidden", "64,64", "--eval-every", "300",
                  "--eval-episodes", "2", "--final-eval-episodes", "0", "--eval-workers", "1", "--seed", "0",
                  "--out", str(out), "--quiet"]) == 0
+    weighting = float(extra[extra.index("--return-weighting") + 1]) if "--return-weighting" in extra else 0.0
+    assert json.loads((out / "config.json").read_text())["return_weighting"] == weighting
     trained = load_policy(out / "checkpoints" / "best.pt")
     torch.manual_seed(0)
     untrained = Policy(ACTOR_KINDS[algo](FEATURE_DIM, 2, (64, 64)), trained.encoder, "untrained")
