@@ -105,11 +105,21 @@ def return_weights(episodes, temperature: float) -> np.ndarray:
     rarely (at 0.1, a crash on the S track about 1e-5 times as often as a finished drive) but none is dropped. The
     scale is the largest return's size, so the temperature does not depend on the reward's units, and drives that
     differ by little (an expert data set) stay near equal weight."""
+    per_drive = drive_weights(episodes, temperature)
+    return np.concatenate([np.full(len(e.rewards), w) for e, w in zip(episodes, per_drive)])
+
+
+def drive_weights(episodes, temperature: float) -> np.ndarray:
+    """Each drive's weight per step in return_weights (1 for every drive when all returns are 0)."""
     returns = np.array([float(np.sum(e.rewards, dtype=np.float64)) for e in episodes])
     magnitude = np.abs(returns).max()
     if magnitude == 0:
-        return np.ones(sum(len(e.rewards) for e in episodes))
-    lengths = np.array([Centerline(e.track.centerline).length if e.track is not None else 0.0 for e in episodes])
+        return np.ones(len(episodes))
+    road_length = {}   # one centre-line per track, however many drives share it
+    for e in episodes:
+        if e.track is not None and e.track.track_id not in road_length:
+            road_length[e.track.track_id] = Centerline(e.track.centerline).length
+    lengths = np.array([road_length[e.track.track_id] if e.track is not None else 0.0 for e in episodes])
     finished = np.array([e.outcome == "success" for e in episodes])
     ref = finished if finished.sum() >= 2 else np.ones_like(finished)   # too few finished drives: all of them
     baseline = np.zeros_like(returns)
@@ -117,8 +127,7 @@ def return_weights(episodes, temperature: float) -> np.ndarray:
         slope, intercept = np.polyfit(lengths[ref], returns[ref], 1)
         baseline = slope * lengths + intercept
     above = returns - baseline
-    per_drive = np.exp((above - above.max()) / (temperature * magnitude))
-    return np.concatenate([np.full(len(e.rewards), w) for e, w in zip(episodes, per_drive)])
+    return np.exp((above - above.max()) / (temperature * magnitude))
 
 
 def effective_drives(episodes, temperature: float) -> float:
@@ -126,9 +135,7 @@ def effective_drives(episodes, temperature: float) -> float:
     drive's weight summed over its steps); len(episodes) when the drives weigh alike."""
     if temperature <= 0:
         return float(len(episodes))
-    w = return_weights(episodes, temperature)
-    lengths = [len(e.rewards) for e in episodes]
-    per_drive = np.add.reduceat(w, np.cumsum([0] + lengths[:-1]))
+    per_drive = drive_weights(episodes, temperature) * np.array([len(e.rewards) for e in episodes])
     return float(per_drive.sum() ** 2 / (per_drive ** 2).sum())
 
 
