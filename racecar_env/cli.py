@@ -8,7 +8,10 @@
   quietly (exit 141, as a process killed by SIGPIPE), Ctrl-C ends it with one line and exit 130, never a traceback.
   Each entry module sets SIGINT to its default action first thing, so a Ctrl-C while the program is still loading
   (torch takes seconds) ends it at once without a traceback (the shell reports 130 too); `entry` then restores
-  Python's KeyboardInterrupt, which every CLI turns into its own clean ending. SIGTERM (`kill`, `timeout`, a
+  Python's KeyboardInterrupt, which every CLI turns into its own clean ending, except while a module is still
+  importing (torch loaded lazily inside main()): there the signal keeps its default action, because a
+  KeyboardInterrupt raised inside torch's C++ initialisation aborts the process ("terminate called after throwing
+  an instance of 'pybind11::error_already_set'", exit -6, about 1 Ctrl-C in 100 during `import torch`). SIGTERM (`kill`, `timeout`, a
   scheduler, `docker stop`) takes the same path, so a training run saves last.pt and a recorder its episodes;
   the exit code is then 143, as for a process the signal killed;
 - argument types that name what they expect: `count` (an integer >= 1), `seed` (an integer >= 0), `workers`
@@ -102,18 +105,33 @@ def _quiet_stdout() -> None:
         pass
 
 
+def importing() -> bool:
+    """True while some module is being imported (importlib marks its spec `_initializing` until it has run)."""
+    return any(getattr(getattr(module, "__spec__", None), "_initializing", False)
+               for module in list(sys.modules.values()))
+
+
+def _interrupt_unless_importing(signum, frame) -> None:
+    """Ctrl-C (and SIGTERM) as KeyboardInterrupt; during an import the signal's default action ends the program,
+    as while it loads, since an exception raised inside a C++ extension's initialisation aborts the process."""
+    if importing():
+        signal.signal(signum, signal.SIG_DFL)
+        signal.raise_signal(signum)
+    raise KeyboardInterrupt
+
+
 def entry(main: Callable[[], "int | None"], prog: str | None = None) -> int:
     """Run a CLI's main() as a program and return its exit code (`sys.exit(entry(main))`)."""
     prog = prog or os.path.basename(sys.argv[0] or "python")
     terminated = []
     if threading.current_thread() is threading.main_thread():
         if signal.getsignal(signal.SIGINT) is signal.SIG_DFL:
-            signal.signal(signal.SIGINT, signal.default_int_handler)   # loaded: Ctrl-C is KeyboardInterrupt again
+            signal.signal(signal.SIGINT, _interrupt_unless_importing)   # loaded: Ctrl-C is KeyboardInterrupt again
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
 
             def on_term(signum, frame):
                 terminated.append(signum)
-                raise KeyboardInterrupt
+                _interrupt_unless_importing(signum, frame)
             signal.signal(signal.SIGTERM, on_term)
     try:
         code = main()

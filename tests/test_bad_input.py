@@ -477,6 +477,30 @@ def test_ctrl_c_is_never_a_traceback(trained, tmp_path, delay):
         assert "Traceback" not in err and len(err.splitlines()) <= 2, (cmd, err[-2000:])
 
 
+def test_ctrl_c_during_an_import_inside_main_ends_at_the_default_action(tmp_path):
+    """torch is imported lazily inside main(); a KeyboardInterrupt raised inside its C++ initialisation aborts the
+    process ("terminate called ...", exit -6). So a Ctrl-C while any module imports ends the program as while it
+    loads (killed by SIGINT, no traceback), and once the import is done Ctrl-C is the CLI's clean ending again."""
+    (tmp_path / "slow_module.py").write_text(
+        "import os, signal\nos.kill(os.getpid(), signal.SIGINT)\nIMPORTED = sum(range(100000))\n")
+    program = ("import os, signal, sys\nfrom racecar_env import cli\n"
+               "def main():\n"
+               "    import slow_module\n"
+               "    print('imported', slow_module.IMPORTED, flush=True)\n"
+               "sys.exit(cli.entry(main, 'prog'))\n")
+    p = subprocess.run([sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "exec(sys.argv[1])", program], cwd=REPO, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"})
+    assert p.returncode == -signal.SIGINT and "imported" not in p.stdout and p.stderr == "", (p.returncode, p.stderr)
+    # after the import, the same signal is KeyboardInterrupt: one line, exit 130
+    program = program.replace("    import slow_module\n", "    import slow_module\n    os.kill(os.getpid(), signal.SIGINT)\n")
+    (tmp_path / "slow_module.py").write_text("IMPORTED = 1\n")
+    p = subprocess.run([sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                        "exec(sys.argv[1])", program], cwd=REPO, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"})
+    assert p.returncode == 130 and p.stderr == "prog: interrupted\n", (p.returncode, p.stderr)
+
+
 def test_sigterm_saves_a_training_run_that_resume_continues(trained, tmp_path):
     """`kill`, `timeout` or a scheduler stop a run with SIGTERM: it ends as Ctrl-C does (last.pt saved, one line,
     exit 143), so the same --out resumes instead of being refused as a folder without a checkpoint."""
