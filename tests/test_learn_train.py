@@ -13,6 +13,7 @@ import torch
 from learn import CheckpointError, load_policy
 from learn.__main__ import main
 from learn.checkpoint import Policy, load_checkpoint
+from learn.config import ALGO_CONFIGS
 from learn.data import load_training_data
 from learn.encoding import FEATURE_DIM
 from learn.nets import Actor
@@ -211,7 +212,7 @@ def test_trained_policy_drives_further_than_an_untrained_one(run):
 @pytest.mark.parametrize("algo, extra", [
     ("cql", ["--bc-steps", "300", "--steps", "300"]),
     ("iql", ["--steps", "600"]),
-    ("cql", ["--bc-steps", "300", "--steps", "300", "--return-weighting", "0.3"]),   # batches drawn by return
+    ("cql", ["--bc-steps", "300", "--steps", "300", "--return-weighting", "0"]),   # the paper's uniform batches
 ])
 def test_ci_sized_cql_and_iql_drive_further_than_an_untrained_policy(datasets_root, tmp_path, algo, extra):
     """A CI-sized run of each value-based learner with its default settings (only smaller networks and budget)
@@ -221,7 +222,8 @@ def test_ci_sized_cql_and_iql_drive_further_than_an_untrained_policy(datasets_ro
     assert main(["--dataset", "tiny_expert", "--algo", algo, *extra, "--hidden", "64,64", "--eval-every", "300",
                  "--eval-episodes", "2", "--final-eval-episodes", "0", "--eval-workers", "1", "--seed", "0",
                  "--out", str(out), "--quiet"]) == 0
-    weighting = float(extra[extra.index("--return-weighting") + 1]) if "--return-weighting" in extra else 0.0
+    weighting = (float(extra[extra.index("--return-weighting") + 1]) if "--return-weighting" in extra
+                 else ALGO_CONFIGS[algo]().return_weighting)   # CQL draws batches by return by default
     assert json.loads((out / "config.json").read_text())["return_weighting"] == weighting
     trained = load_policy(out / "checkpoints" / "best.pt")
     torch.manual_seed(0)
