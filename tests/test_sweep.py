@@ -5,6 +5,8 @@ import json
 import os
 import re
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,8 @@ from learn.sweep.grid import SweepError, parse_seeds
 from racecar_env import RaceCarEnv
 from racecar_env.storage import load_dataset
 
-TRACKS = Path(__file__).resolve().parent.parent / "assets" / "tracks"
+REPO = Path(__file__).resolve().parent.parent
+TRACKS = REPO / "assets" / "tracks"
 SMALL = ["--datasets", "tiny_sweep", "--algos", "bc", "--seeds", "0-1", "--cpus", "2",
          "--set", "steps=200", "--set", "eval_every=0", "--set", "eval_episodes=1",
          "--set", "final_eval_episodes=2", "--set", "hidden=64,64", "--reps", "500"]
@@ -490,6 +493,37 @@ def test_summary_pivot_is_the_results_table(tmp_path):
     assert "| clean | 10.00 s / 1.5 min / 0.8 min (2/2) | 10.00 s / 1.5 min / 0.5 min (1/2) |" in md
     assert "| messy | iql | - | 1 (+1 unfinished) |" in md
     assert "Counted as unfinished" not in md
+
+
+def _finished_sweep(root: Path, scores: dict) -> Path:
+    """A sweep folder whose trials have final tests with these per-seed scores, and its summary."""
+    from learn.sweep.summary import summarize
+    for (dataset, algo), per_seed in scores.items():
+        for seed, score in enumerate(per_seed):
+            folder = root / "trials" / dataset / algo / f"s{seed}"
+            folder.mkdir(parents=True)
+            (folder / "config.json").write_text(json.dumps({"dataset": dataset, "algo": algo, "seed": seed}))
+            (folder / "eval.json").write_text(json.dumps({"final": {
+                "success_rate": score, "crash_rate": 1 - score, "episodes": 2, "per_episode": []}, "wall_s": 60.0}))
+    summarize(root, reps=200)
+    return root
+
+
+def test_compare_sweeps_draws_each_sweeps_bars_side_by_side(tmp_path):
+    """benchmarks/compare_sweeps.py: two sweeps of the same algorithm become one picture, a bar per (sweep, label),
+    the datasets in the order asked; a folder that is not a summarised sweep is refused in one line."""
+    a = _finished_sweep(tmp_path / "a", {("clean", "cql"): [1.0, 0.5], ("messy", "cql"): [0.0, 0.5]})
+    b = _finished_sweep(tmp_path / "b", {("messy", "cql"): [1.0, 1.0]})
+    script = REPO / "benchmarks" / "compare_sweeps.py"
+    out = tmp_path / "cmp.png"
+    p = subprocess.run([sys.executable, script, f"{a}:before", f"{b}:after", "--datasets", "messy,clean",
+                        "--out", out], capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0 and out.read_bytes()[:4] == b"\x89PNG", p.stderr
+    assert p.stdout.strip().splitlines()[-1] == f"wrote {out}"
+    p = subprocess.run([sys.executable, script, str(tmp_path / "nothing"), "--out", out], capture_output=True,
+                       text=True, timeout=120)
+    assert p.returncode != 0 and "summary.json: not found or not a sweep summary" in p.stderr, p.stderr
+    assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
 def test_a_trial_whose_report_does_not_read_is_named_not_silently_dropped(tmp_path, capsys):
