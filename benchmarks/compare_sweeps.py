@@ -4,8 +4,8 @@
     python benchmarks/compare_sweeps.py runs/sweeps/cql_radius:radius runs/sweeps/cql_return_weighting:"return 0.3" \
         --out compare_cql.png [--datasets s_kbsloppy,s_noisy]
 
-Each argument is SWEEP_DIR[:LABEL]; the label (default: the folder's name) follows the algorithm's name on each bar, one colour per label.
-The rows are the sweeps' summary.json as `python -m learn.sweep` (or `--summarize DIR`) last wrote them.
+Each argument is SWEEP_DIR[:LABEL]; the label (default: the folder's name) follows the algorithm's name on each
+bar, one colour per label. The rows are computed from the trial folders as `python -m learn.sweep --summarize` does.
 """
 from __future__ import annotations
 
@@ -15,17 +15,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from racecar_env import cli  # noqa: E402
-from learn.sweep.grid import read_json  # noqa: E402
-from learn.sweep.summary import plot  # noqa: E402
+from learn.sweep.summary import SummaryError, aggregate, collect, plot  # noqa: E402
 
 
 def sweep_rows(arg: str, datasets: list[str] | None) -> list[dict]:
     folder, _, label = arg.partition(":")
-    summary = read_json(Path(folder) / "summary.json")
-    groups = summary.get("groups") if isinstance(summary, dict) else None
-    if not isinstance(groups, list):
-        raise SystemExit(f"compare_sweeps: {folder}/summary.json: not found or not a sweep summary "
-                         f"(run python -m learn.sweep --summarize {folder})")
+    try:
+        groups = aggregate(collect(folder))
+    except SummaryError as e:
+        raise SystemExit(f"compare_sweeps: {e}") from None
     label = label or Path(folder).name
     # the label joins the algorithm's name, so each (sweep, algorithm) gets its own colour
     return [{**g, "algo": f"{g['algo']} {label}"} for g in groups if datasets is None or g["dataset"] in datasets]

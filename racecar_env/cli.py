@@ -11,9 +11,9 @@
   Python's KeyboardInterrupt, which every CLI turns into its own clean ending, except while a module is still
   importing (torch loaded lazily inside main()): there the signal keeps its default action, because a
   KeyboardInterrupt raised inside torch's C++ initialisation aborts the process ("terminate called after throwing
-  an instance of 'pybind11::error_already_set'", exit -6, about 1 Ctrl-C in 100 during `import torch`). SIGTERM (`kill`, `timeout`, a
-  scheduler, `docker stop`) takes the same path, so a training run saves last.pt and a recorder its episodes;
-  the exit code is then 143, as for a process the signal killed;
+  an instance of 'pybind11::error_already_set'", exit -6, about 1 Ctrl-C in 100 during `import torch`). SIGTERM
+  (`kill`, `timeout`, a scheduler, `docker stop`) takes the same path, so a training run saves last.pt and a
+  recorder its episodes; the exit code is then 143, as for a process the signal killed;
 - argument types that name what they expect: `count` (an integer >= 1), `seed` (an integer >= 0), `workers`
   ("auto" or an integer >= 1).
 """
@@ -116,7 +116,7 @@ def _interrupt_unless_importing(signum, frame) -> None:
     as while it loads, since an exception raised inside a C++ extension's initialisation aborts the process."""
     if importing():
         signal.signal(signum, signal.SIG_DFL)
-        signal.raise_signal(signum)
+        signal.raise_signal(signum)   # SIGINT's and SIGTERM's default action ends the process here
     raise KeyboardInterrupt
 
 

@@ -488,16 +488,17 @@ def test_ctrl_c_during_an_import_inside_main_ends_at_the_default_action(tmp_path
                "    import slow_module\n"
                "    print('imported', slow_module.IMPORTED, flush=True)\n"
                "sys.exit(cli.entry(main, 'prog'))\n")
-    p = subprocess.run([sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-                        "exec(sys.argv[1])", program], cwd=REPO, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"})
+    def run(program):   # as a CLI entry module starts: SIGINT at its default action until cli.entry
+        return subprocess.run([sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, "
+                               "signal.SIG_DFL); exec(sys.argv[1])", program], cwd=REPO, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"})
+    p = run(program)
     assert p.returncode == -signal.SIGINT and "imported" not in p.stdout and p.stderr == "", (p.returncode, p.stderr)
     # after the import, the same signal is KeyboardInterrupt: one line, exit 130
-    program = program.replace("    import slow_module\n", "    import slow_module\n    os.kill(os.getpid(), signal.SIGINT)\n")
+    program = program.replace("    import slow_module\n",
+                              "    import slow_module\n    os.kill(os.getpid(), signal.SIGINT)\n")
     (tmp_path / "slow_module.py").write_text("IMPORTED = 1\n")
-    p = subprocess.run([sys.executable, "-c", "import signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
-                        "exec(sys.argv[1])", program], cwd=REPO, capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{REPO}"})
+    p = run(program)
     assert p.returncode == 130 and p.stderr == "prog: interrupted\n", (p.returncode, p.stderr)
 
 

@@ -295,8 +295,9 @@ def test_bc_has_no_critic_settings_but_reads_configs_that_carried_them(tmp_path)
 def test_a_saved_config_without_a_later_setting_keeps_the_behaviour_it_was_trained_with(algo, setting, then, now,
                                                                                         tmp_path):
     """Runs from before actor_average existed evaluated CQL's live actor, CQL sampled every transition alike before
-    return_weighting, and TD3+BC's actor saw the steering angle in every sample before steer_dropout; today's defaults must not be read into their config.json (a sweep would
-    call them done with today's settings; a resume would expect two actors, or change what the actor sees)."""
+    return_weighting, and TD3+BC's actor saw the steering angle in every sample before steer_dropout; today's
+    defaults must not be read into their config.json (a sweep would call them done with today's settings; a resume
+    would expect two actors, or change what the actor sees)."""
     old = TrainConfig.build(algo=algo).to_dict()
     del old[setting]
     (tmp_path / "config.json").write_text(json.dumps(old))

@@ -467,15 +467,12 @@ def test_confidence_intervals_are_the_same_on_every_rebuild():
     np.testing.assert_array_equal(np.random.get_state()[1], before)
 
 
-def test_summary_pivot_is_the_results_table(tmp_path):
-    """summary.md ends with the table the README shows: a row per dataset, a column per algorithm, each cell the
-    mean success over the finished seeds with its CI and n; a trial without a final test is counted unfinished."""
-    from learn.sweep.summary import summarize
-    scores = {("clean", "bc"): [1.0, 1.0], ("clean", "iql"): [1.0, 0.5], ("messy", "bc"): [0.0, 0.5],
-              ("messy", "iql"): [1.0, None]}
+def trial_folders(root: Path, scores: dict) -> Path:
+    """Sweep trial folders under root with these per-seed final test scores ({(dataset, algo): [score or None]};
+    None = unfinished): 2 test episodes each, 10 s to the goal, a first >= 90% evaluation when the score is."""
     for (dataset, algo), per_seed in scores.items():
         for seed, score in enumerate(per_seed):
-            folder = tmp_path / "trials" / dataset / algo / f"s{seed}"
+            folder = root / "trials" / dataset / algo / f"s{seed}"
             folder.mkdir(parents=True)
             (folder / "config.json").write_text(json.dumps({"dataset": dataset, "algo": algo, "seed": seed}))
             final = None if score is None else {
@@ -484,6 +481,15 @@ def test_summary_pivot_is_the_results_table(tmp_path):
             first90 = {"step": 1000, "wall_s": 30.0 * (seed + 1)} if score and score >= 0.9 else None
             (folder / "eval.json").write_text(json.dumps({"final": final, "wall_s": 60.0 * (seed + 1),
                                                           "first_eval_ge_90pct": first90}))
+    return root
+
+
+def test_summary_pivot_is_the_results_table(tmp_path):
+    """summary.md ends with the table the README shows: a row per dataset, a column per algorithm, each cell the
+    mean success over the finished seeds with its CI and n; a trial without a final test is counted unfinished."""
+    from learn.sweep.summary import summarize
+    trial_folders(tmp_path, {("clean", "bc"): [1.0, 1.0], ("clean", "iql"): [1.0, 0.5], ("messy", "bc"): [0.0, 0.5],
+                             ("messy", "iql"): [1.0, None]})
     summarize(tmp_path, reps=200)
     md = (tmp_path / "summary.md").read_text()
     table = md[md.index("### Success"):].splitlines()
@@ -495,25 +501,11 @@ def test_summary_pivot_is_the_results_table(tmp_path):
     assert "Counted as unfinished" not in md
 
 
-def _finished_sweep(root: Path, scores: dict) -> Path:
-    """A sweep folder whose trials have final tests with these per-seed scores, and its summary."""
-    from learn.sweep.summary import summarize
-    for (dataset, algo), per_seed in scores.items():
-        for seed, score in enumerate(per_seed):
-            folder = root / "trials" / dataset / algo / f"s{seed}"
-            folder.mkdir(parents=True)
-            (folder / "config.json").write_text(json.dumps({"dataset": dataset, "algo": algo, "seed": seed}))
-            (folder / "eval.json").write_text(json.dumps({"final": {
-                "success_rate": score, "crash_rate": 1 - score, "episodes": 2, "per_episode": []}, "wall_s": 60.0}))
-    summarize(root, reps=200)
-    return root
-
-
 def test_compare_sweeps_draws_each_sweeps_bars_side_by_side(tmp_path):
     """benchmarks/compare_sweeps.py: two sweeps of the same algorithm become one picture, a bar per (sweep, label),
-    the datasets in the order asked; a folder that is not a summarised sweep is refused in one line."""
-    a = _finished_sweep(tmp_path / "a", {("clean", "cql"): [1.0, 0.5], ("messy", "cql"): [0.0, 0.5]})
-    b = _finished_sweep(tmp_path / "b", {("messy", "cql"): [1.0, 1.0]})
+    the datasets in the order asked; a folder that is not a sweep is refused in one line."""
+    a = trial_folders(tmp_path / "a", {("clean", "cql"): [1.0, 0.5], ("messy", "cql"): [0.0, 0.5]})
+    b = trial_folders(tmp_path / "b", {("messy", "cql"): [1.0, 1.0]})
     script = REPO / "benchmarks" / "compare_sweeps.py"
     out = tmp_path / "cmp.png"
     p = subprocess.run([sys.executable, script, f"{a}:before", f"{b}:after", "--datasets", "messy,clean",
@@ -522,7 +514,7 @@ def test_compare_sweeps_draws_each_sweeps_bars_side_by_side(tmp_path):
     assert p.stdout.strip().splitlines()[-1] == f"wrote {out}"
     p = subprocess.run([sys.executable, script, str(tmp_path / "nothing"), "--out", out], capture_output=True,
                        text=True, timeout=120)
-    assert p.returncode != 0 and "summary.json: not found or not a sweep summary" in p.stderr, p.stderr
+    assert p.returncode != 0 and "is it a sweep folder" in p.stderr, p.stderr
     assert "Traceback" not in p.stderr and len(p.stderr.strip().splitlines()) == 1, p.stderr
 
 
